@@ -1,0 +1,1 @@
+"""Metrics: likelihoods, sample-quality distances, text scores."""

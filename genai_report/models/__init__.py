@@ -1,0 +1,1 @@
+"""Small but real generative models, one family per module."""

@@ -1,0 +1,445 @@
+"""Decide which nodes are stale and run them, in dependency order, once each.
+
+The runner is the pipeline's one entry point for the CLI, the MkDocs plugin and the tests::
+
+    pipeline = Pipeline(load_registry(), cache_dir=Path("figures"), root=Path("."))
+    report = pipeline.run(RunOptions(profile="quick"))
+
+A node that raises keeps its previous entry; the run goes on with every node that does not
+depend on it and then raises :class:`PipelineFailedError` once, naming each failure.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import importlib
+import json
+import logging
+import multiprocessing
+import os
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from genai_report.pipeline import keys
+from genai_report.pipeline.context import NodeContext, reset_plotting, seed_everything
+from genai_report.pipeline.device import describe_device, resolve_device
+from genai_report.pipeline.errors import ConfigError, PipelineFailedError
+from genai_report.pipeline.profiles import validate_device, validate_profile
+from genai_report.pipeline.registry import Node, Registry
+from genai_report.pipeline.store import CacheStore, Record, describe_outputs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run the pipeline.
+
+    Attributes:
+        profile: ``smoke``, ``quick`` or ``full``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        only: run only these nodes (and whatever stale nodes they depend on).
+        force: re-run the selected nodes even if fresh.
+        jobs: nodes run at once, each in its own process with ``cores // jobs`` threads.
+        lock_timeout: seconds to wait for another build's lock (0: fail at once).
+        show_progress: draw progress bars.
+    """
+
+    profile: str = "quick"
+    device: str = "auto"
+    only: tuple[str, ...] = ()
+    force: bool = False
+    jobs: int = 1
+    lock_timeout: float = 0.0
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        validate_profile(self.profile)
+        validate_device(self.device)
+        if not isinstance(self.jobs, int) or self.jobs < 1:
+            raise ConfigError(f"jobs must be a whole number >= 1, got {self.jobs!r}.")
+        if self.lock_timeout < 0:
+            raise ConfigError(f"lock_timeout must be >= 0 seconds, got {self.lock_timeout!r}.")
+
+
+@dataclass
+class NodeStatus:
+    """Whether a node's cache entry can be used as it is, and why not."""
+
+    node: Node
+    fresh: bool
+    reason: str
+    record: Record | None
+
+
+@dataclass
+class RunReport:
+    """What a run did.
+
+    Attributes:
+        ran: nodes that ran and succeeded. fresh: nodes reused from the cache.
+        failed: node -> traceback. skipped: node -> why (a dependency failed).
+        records: node -> its current record (fresh or new).
+        device_kind: the device nodes ran on (``None`` if nothing ran).
+    """
+
+    profile: str
+    ran: list[str] = field(default_factory=list)
+    fresh: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    records: dict[str, Record] = field(default_factory=dict)
+    device_kind: str | None = None
+    wall_time_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no node failed or was skipped."""
+        return not self.failed and not self.skipped
+
+
+class Pipeline:
+    """The figure pipeline over one registry and one cache folder.
+
+    Args:
+        registry: the nodes.
+        cache_dir: where entries live (``figures/``).
+        root: the project root (for relative data paths and the git commit).
+    """
+
+    def __init__(self, registry: Registry, cache_dir: Path, root: Path):
+        self.registry = registry
+        self.store = CacheStore(Path(cache_dir))
+        self.root = Path(root)
+
+    # -- staleness -------------------------------------------------------------------------
+    def _assess(
+        self, node: Node, profile: str, device: str, current: dict[str, Record], forced: bool
+    ) -> NodeStatus:
+        record = self.store.read_record(profile, node.name)
+        if forced:
+            return NodeStatus(node, False, "forced", record)
+        if record is None:
+            return NodeStatus(node, False, "never built", None)
+        missing = [d for d in node.deps if d not in current]
+        if missing:
+            return NodeStatus(node, False, f"needs {', '.join(missing)}", record)
+        if device != "auto" and record.device_kind != device:
+            return NodeStatus(
+                node, False, f"built on {record.device_kind}, {device} requested", record
+            )
+        parts = keys.key_parts(
+            node,
+            profile=profile,
+            device_kind=record.device_kind,
+            dep_keys={d: current[d].key for d in node.deps},
+            root=self.root,
+        )
+        if parts.digest() != record.key:
+            return NodeStatus(node, False, _explain_change(record.key_parts, parts), record)
+        corrupt = self.store.verify_outputs(profile, record)
+        if corrupt:
+            return NodeStatus(node, False, corrupt, record)
+        if set(record.outputs) != set(node.outputs):
+            return NodeStatus(node, False, "declared outputs changed", record)
+        for dep in node.deps:
+            if record.inputs.get(dep) != current[dep].output_hashes():
+                return NodeStatus(node, False, f"input '{dep}' was rebuilt", record)
+        return NodeStatus(node, True, "fresh", record)
+
+    def status(
+        self, profile: str, device: str = "auto", names: tuple[str, ...] = ()
+    ) -> list[NodeStatus]:
+        """Freshness of every node (or of ``names`` and their dependencies), without running.
+
+        A node whose dependency is stale is reported stale too ("needs ...").
+        """
+        validate_profile(profile)
+        validate_device(device)
+        current: dict[str, Record] = {}
+        out = []
+        for node in self.registry.topological(names or None):
+            try:
+                st = self._assess(node, profile, device, current, forced=False)
+            except (OSError, ConfigError) as exc:
+                st = NodeStatus(node, False, f"error: {exc}", None)
+            if st.fresh and st.record is not None:
+                current[node.name] = st.record
+            out.append(st)
+        return out
+
+    # -- running ---------------------------------------------------------------------------
+    def run(self, options: RunOptions, *, raise_on_failure: bool = True) -> RunReport:
+        """Run every stale node (or the ``only`` ones and their stale dependencies).
+
+        Raises:
+            LockBusyError: another build holds the lock.
+            ConfigError: bad options, or a forced device that is absent.
+            PipelineFailedError: some nodes failed (after all others ran), unless
+                ``raise_on_failure`` is False.
+        """
+        for name in options.only:
+            self.registry.get(name)  # unknown names fail before anything runs
+        started = time.perf_counter()
+        report = RunReport(profile=options.profile)
+        with self.store.lock(timeout=options.lock_timeout):
+            self.store.recover()
+            self._run_locked(options, report)
+        report.wall_time_s = time.perf_counter() - started
+        if report.ran or report.failed:
+            log.info(
+                "Pipeline (%s): %d ran, %d fresh, %d failed, %d skipped in %.1f s.",
+                options.profile, len(report.ran), len(report.fresh), len(report.failed),
+                len(report.skipped), report.wall_time_s,
+            )
+        if raise_on_failure and not report.ok:
+            raise PipelineFailedError(report.failed, report.skipped)
+        return report
+
+    def _run_locked(self, options: RunOptions, report: RunReport) -> None:
+        order = self.registry.topological(options.only or None)
+        forced = set(options.only or [n.name for n in order]) if options.force else set()
+        current: dict[str, Record] = {}
+        env: dict[str, Any] = {}  # device kind and git commit, resolved on first need
+        pending = list(order)
+        running: dict[cf.Future, tuple[Node, dict[str, Any]]] = {}
+        executor = _make_executor(options.jobs)
+        try:
+            while pending or running:
+                progressed = False
+                for node in list(pending):
+                    blocked = [d for d in node.deps if d in report.failed or d in report.skipped]
+                    if blocked:
+                        pending.remove(node)
+                        report.skipped[node.name] = f"dependency {', '.join(blocked)} failed"
+                        progressed = True
+                        continue
+                    if any(d not in current for d in node.deps):
+                        continue  # waits for a dependency still running
+                    if executor is not None and len(running) >= options.jobs:
+                        break
+                    pending.remove(node)
+                    progressed = True
+                    try:
+                        st = self._assess(node, options.profile, options.device, current,
+                                          node.name in forced)
+                    except (OSError, ConfigError) as exc:
+                        report.failed[node.name] = f"{type(exc).__name__}: {exc}"
+                        continue
+                    if st.fresh and st.record is not None:
+                        current[node.name] = report.records[node.name] = st.record
+                        report.fresh.append(node.name)
+                        continue
+                    self._resolve_env(options, env)
+                    report.device_kind = env["device"]
+                    log.info("Running %s (%s, %s): %s", node.name, options.profile,
+                             env["device"], st.reason)
+                    task = self._task(node, options, env, current)
+                    if executor is None:
+                        try:
+                            result = _execute(task)
+                        except BaseException:
+                            self.store.discard(Path(task["staging"]))
+                            raise
+                        self._finish(node, task, result, env, current, report)
+                    else:
+                        running[executor.submit(_execute, task)] = (node, task)
+                if running and (not progressed or not pending or len(running) >= options.jobs):
+                    done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                    for fut in done:
+                        node, task = running.pop(fut)
+                        self._finish(node, task, fut.result(), env, current, report)
+                elif not progressed and not running:
+                    break  # nothing can move (cannot happen with a valid graph)
+        except BaseException:
+            for fut, (_node, task) in running.items():
+                fut.cancel()
+                self.store.discard(Path(task["staging"]))
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+                executor = None
+            raise
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=True)
+
+    def _resolve_env(self, options: RunOptions, env: dict[str, Any]) -> None:
+        if "device" not in env:
+            env["device"] = resolve_device(options.device)
+            env["device_name"] = describe_device(env["device"])
+            env["commit"] = git_commit(self.root)
+            import torch
+
+            env["torch"] = torch.__version__
+
+    def _task(
+        self, node: Node, options: RunOptions, env: dict[str, Any], current: dict[str, Record]
+    ) -> dict[str, Any]:
+        parts = keys.key_parts(
+            node,
+            profile=options.profile,
+            device_kind=env["device"],
+            dep_keys={d: current[d].key for d in node.deps},
+            root=self.root,
+        )
+        threads = max(1, (os.cpu_count() or 1) // options.jobs) if options.jobs > 1 else 0
+        return {
+            "node": dataclasses.replace(node, data=()),  # data specs may not pickle
+            "profile": options.profile,
+            "device": env["device"],
+            "staging": str(self.store.new_staging(options.profile, node.name)),
+            "dep_dirs": {
+                d: str(self.store.entry_dir(options.profile, d)) for d in node.deps
+            },
+            "root": str(self.root),
+            "show_progress": options.show_progress,
+            "threads": threads,
+            "parts": parts,
+        }
+
+    def _finish(
+        self,
+        node: Node,
+        task: dict[str, Any],
+        result: dict[str, Any],
+        env: dict[str, Any],
+        current: dict[str, Record],
+        report: RunReport,
+    ) -> None:
+        staging = Path(task["staging"])
+        if result.get("error"):
+            self.store.discard(staging)
+            report.failed[node.name] = result["error"]
+            log.error("%s failed; its previous output (if any) is kept.", node.name)
+            return
+        missing = [o for o in node.outputs if not (staging / o).is_file()]
+        if missing:
+            self.store.discard(staging)
+            report.failed[node.name] = (
+                f"{node.name} finished without writing its declared output(s) "
+                f"{', '.join(missing)}. Write each with ctx.output(name)."
+            )
+            return
+        parts: keys.KeyParts = task["parts"]
+        record = Record(
+            node=node.name,
+            kind=node.kind,
+            key=parts.digest(),
+            profile=task["profile"],
+            device_kind=task["device"],
+            device=env["device_name"],
+            seed=node.seed,
+            torch=env["torch"],
+            git_commit=env["commit"],
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            wall_time_s=round(result["wall_time_s"], 3),
+            metrics=result["metrics"],
+            outputs=describe_outputs(staging, node.outputs),
+            inputs={d: current[d].output_hashes() for d in node.deps},
+            key_parts=parts.as_json(),
+        )
+        self.store.commit(task["profile"], node.name, staging, record)
+        current[node.name] = report.records[node.name] = record
+        report.ran.append(node.name)
+        log.info("%s done in %.1f s.", node.name, record.wall_time_s)
+
+
+def _make_executor(jobs: int) -> cf.ProcessPoolExecutor | None:
+    if jobs <= 1:
+        return None
+    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _execute(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one node's function into its staging folder (in this process or a worker).
+
+    Returns ``{"metrics", "wall_time_s"}`` or ``{"error": traceback}``; the caller commits.
+    KeyboardInterrupt and SystemExit propagate so an interrupted run stops at once.
+    """
+    node: Node = task["node"]
+    if task["threads"]:
+        import torch
+
+        torch.set_num_threads(task["threads"])
+    # Re-import the defining module so a worker process has the function and its params.
+    importlib.import_module(node.module)
+    ctx = NodeContext(
+        node=node,
+        profile=task["profile"],
+        device_kind=task["device"],
+        out_dir=Path(task["staging"]),
+        dep_dirs={k: Path(v) for k, v in task["dep_dirs"].items()},
+        root=Path(task["root"]),
+        show_progress=task["show_progress"],
+    )
+    try:
+        seed_everything(node.seed)
+        if node.kind == "figure":
+            reset_plotting()
+        t0 = time.perf_counter()
+        returned = node.func(ctx, node.params_for(task["profile"]))
+        wall = time.perf_counter() - t0
+        if returned:
+            ctx.record(**returned)
+        metrics = json.loads(json.dumps(ctx.metrics, default=_jsonable_scalar))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:
+        return {"error": traceback.format_exc()}
+    finally:
+        if node.kind == "figure":
+            import matplotlib.pyplot as plt
+
+            plt.close("all")
+    return {"metrics": metrics, "wall_time_s": wall}
+
+
+def _jsonable_scalar(value: Any) -> Any:
+    """Turn numpy/torch scalars into Python numbers for the record."""
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"metric value of type {type(value).__name__} is not JSON-serialisable")
+
+
+def _explain_change(old: dict[str, Any], new: keys.KeyParts) -> str:
+    """A short reason why a key changed, for `genai-report list` and the log."""
+    new_j = json.loads(json.dumps(new.as_json()))
+    if not old:
+        return "key changed"
+    old_code = dict(map(tuple, old.get("code", [])))
+    new_code = dict(map(tuple, new_j["code"]))
+    changed = sorted(m for m in set(old_code) | set(new_code) if old_code.get(m) != new_code.get(m))
+    if changed:
+        return "code changed: " + ", ".join(changed)
+    for part in ("params", "seed", "data", "deps", "profile", "torch", "key_format"):
+        if old.get(part) != new_j[part]:
+            return f"{part} changed"
+    return "key changed"
+
+
+def git_commit(root: Path) -> str:
+    """The checkout's commit, with ``+dirty`` if it has uncommitted changes; ``unknown``
+    outside git."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
+            text=True, check=True, timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "genai_report"],
+            cwd=root, capture_output=True, text=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}+dirty" if dirty else sha
+
+
+__all__ = ["NodeStatus", "Pipeline", "RunOptions", "RunReport", "git_commit"]

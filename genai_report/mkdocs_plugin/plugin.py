@@ -1,0 +1,364 @@
+"""``genai-report`` MkDocs plugin: a thin adapter over :mod:`genai_report.pipeline`.
+
+* ``on_pre_build`` runs the stale nodes (profile and device from ``mkdocs.yml`` or the
+  environment). ``mkdocs build`` fails once, naming every failed figure; ``mkdocs serve``
+  keeps serving and shows each failed figure as a visible placeholder.
+* ``on_files`` serves figure outputs straight from the cache (``File.generated``), so
+  nothing is written into ``docs/`` and ``mkdocs serve`` does not rebuild in a loop.
+* ``on_page_markdown`` renders ``[[figure:...]]``, ``[[metric:...]]``, ``[@key]`` and the
+  ``[[bibliography]]`` / ``[[provenance-table]]`` blocks; an unknown reference fails the
+  build with its page and line.
+* ``on_page_content`` turns TeX into MathML (no maths library is loaded by the site).
+* ``on_serve`` watches the package's source, so editing a model re-runs its figures.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import posixpath
+import sys
+from functools import partial
+from pathlib import Path
+
+import markdown as md
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+import genai_report
+from genai_report.mkdocs_plugin.citations import Bibliography
+from genai_report.mkdocs_plugin.config import PluginConfig
+from genai_report.mkdocs_plugin.markup import (
+    MarkupError,
+    Resolvers,
+    format_value,
+    lookup_path,
+    transform,
+)
+from genai_report.mkdocs_plugin.math import render_math
+from genai_report.pipeline import (
+    ConfigError,
+    LockBusyError,
+    Pipeline,
+    PipelineFailedError,
+    Record,
+    RunOptions,
+    keys,
+    resolve_settings,
+)
+from genai_report.pipeline.registry import REGISTRY, Node, load_registry
+from genai_report.utils import did_you_mean
+
+log = get_plugin_logger(__name__)
+
+ASSETS = Path(__file__).parent / "assets"
+CSS = "assets/genai-report.css"
+PACKAGE_DIR = Path(genai_report.__file__).parent
+
+
+class GenAIReportPlugin(BasePlugin[PluginConfig]):
+    """Runs the figure pipeline before each build and renders the report's Markdown forms."""
+
+    supports_multiple_instances = False
+
+    def __init__(self) -> None:
+        self.is_serve = False
+        self.pipeline: Pipeline | None = None
+        self.profile = "quick"
+        self.device = "auto"
+        self.records: dict[str, Record] = {}
+        self.failures: dict[str, str] = {}
+        self.errors: list[MarkupError] = []
+        self.placed: dict[str, list[str]] = {}
+        self.bibliography: Bibliography | None = None
+
+    # -- configuration -------------------------------------------------------------------
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        self.is_serve = command == "serve"
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
+        if not self.config.enabled:
+            return None
+        _route_library_logs()
+        self.root = Path(config.config_file_path or ".").resolve().parent
+        try:
+            self.profile, self.device = resolve_settings(self.config.profile, self.config.device)
+        except ConfigError as exc:
+            raise PluginError(f"genai-report: {exc}") from None
+        cache = os.environ.get("GENAI_REPORT_CACHE_DIR") or self.config.cache_dir
+        self.cache_dir = (self.root / cache).resolve()
+        self.bibliography = self._load_bibliography()
+        if CSS not in config.extra_css:
+            config.extra_css.append(CSS)
+        log.info("Figures: profile '%s', device '%s', cache %s.", self.profile, self.device,
+                 self.cache_dir)
+        return config
+
+    def _load_bibliography(self) -> Bibliography:
+        path = self.root / self.config.bibliography
+        if path.is_dir():
+            files = sorted(path.glob("*.bib"))
+        elif path.is_file():
+            files = [path]
+        else:
+            files = []
+            log.warning("Bibliography '%s' not found; citations will not resolve.", path)
+        try:
+            return Bibliography(files)
+        except ValueError as exc:
+            raise PluginError(f"genai-report: {exc}") from None
+
+    # -- the pipeline --------------------------------------------------------------------
+    def on_pre_build(self, *, config: MkDocsConfig) -> None:
+        if not self.config.enabled:
+            return
+        self.errors, self.placed, self.failures = [], {}, {}
+        if self.is_serve:
+            _forget_project_modules(self.config.node_packages)
+            self.bibliography = self._load_bibliography()
+        try:
+            registry = load_registry(self.config.node_packages)
+        except ConfigError as exc:
+            raise PluginError(f"genai-report: {exc}") from None
+        self.pipeline = Pipeline(registry, cache_dir=self.cache_dir, root=self.root)
+        if self.config.run_pipeline:
+            options = RunOptions(
+                profile=self.profile, device=self.device, jobs=self.config.jobs,
+                lock_timeout=self.config.lock_timeout, show_progress=sys.stderr.isatty(),
+            )
+            try:
+                report = self.pipeline.run(options, raise_on_failure=False)
+            except (LockBusyError, ConfigError) as exc:
+                raise PluginError(f"genai-report: {exc}") from None
+            self.failures = {**report.failed, **report.skipped}
+            if self.failures:
+                summary = str(PipelineFailedError(report.failed, report.skipped))
+                if not self.is_serve:
+                    raise PluginError(f"genai-report: {summary}")
+                log.error("%s\n(serving placeholders for the failed figures)", summary)
+        self.records = {}
+        for node in registry:
+            rec = self.pipeline.store.read_record(self.profile, node.name)
+            if rec is not None:
+                self.records[node.name] = rec
+
+    def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
+        if not self.config.enabled or self.pipeline is None:
+            return files
+        files.append(File.generated(config, CSS, abs_src_path=str(ASSETS / "genai-report.css")))
+        for name, rec in self.records.items():
+            node = self.pipeline.registry.nodes.get(name)
+            if node is None or node.kind != "figure":
+                continue
+            entry = self.pipeline.store.entry_dir(self.profile, name)
+            for out in (*node.images, "record.json"):
+                if (entry / out).is_file():
+                    files.append(File.generated(config, f"figures/{name}/{out}",
+                                                abs_src_path=str(entry / out)))
+        return files
+
+    # -- pages ---------------------------------------------------------------------------
+    def on_page_markdown(
+        self, markdown: str, *, page: Page, config: MkDocsConfig, files: Files
+    ) -> str | None:
+        if not self.config.enabled:
+            return None
+        src = page.file.src_uri
+        resolvers = Resolvers(
+            figure=partial(self._figure, page),
+            metric=self._metric,
+            cite=partial(self._cite, page, files),
+            block=self._block,
+        )
+        result = transform(markdown, f"docs/{src}", resolvers)
+        for name in result.figures:
+            self.placed.setdefault(name, []).append(src)
+        for err in result.errors:
+            (log.warning if self.is_serve else log.error)("%s", err)
+        self.errors.extend(result.errors)
+        return result.markdown
+
+    def on_page_content(
+        self, html_: str, *, page: Page, config: MkDocsConfig, files: Files
+    ) -> str | None:
+        if not self.config.enabled:
+            return None
+        return render_math(html_, lambda msg: log.warning("docs/%s: %s", page.file.src_uri, msg))
+
+    def on_env(self, env, *, config: MkDocsConfig, files: Files):
+        if not self.config.enabled or self.pipeline is None:
+            return env
+        if self.config.require_all_figures_placed:
+            for node in self.pipeline.registry.figures():
+                if node.name not in self.placed:
+                    log.warning("Figure '%s' (%s) is placed on no page. Add a line "
+                                "[[figure:%s]] to the page it belongs to.", node.name,
+                                node.module, node.name)
+        if self.errors and not self.is_serve:
+            listing = "\n".join(f"  {e}" for e in self.errors)
+            raise PluginError(
+                f"genai-report: {len(self.errors)} unresolved reference(s):\n{listing}\n"
+                "Fix the name (see `genai-report list` for nodes, the node's record.json "
+                "for metrics, the .bib files for citations)."
+            )
+        return env
+
+    def on_serve(self, server, *, config: MkDocsConfig, builder):
+        if self.config.enabled:
+            sys.dont_write_bytecode = True  # no .pyc writes inside the watched package
+            server.watch(str(PACKAGE_DIR))
+            bib = self.root / self.config.bibliography
+            if bib.exists():
+                server.watch(str(bib))
+        return server
+
+    # -- rendering -----------------------------------------------------------------------
+    def _node(self, name: str) -> Node:
+        assert self.pipeline is not None
+        node = self.pipeline.registry.nodes.get(name)
+        if node is None:
+            raise LookupError(
+                f"Unknown figure '{name}'.{did_you_mean(name, self.pipeline.registry.nodes)} "
+                "Run `genai-report list` to see every node."
+            )
+        return node
+
+    def _figure(self, page: Page, name: str, file: str | None, number: int) -> str:
+        node = self._node(name)
+        if node.kind != "figure":
+            raise LookupError(f"'{name}' is an artifact, not a figure; place one of the "
+                              "figures that use it.")
+        image = file or node.images[0]
+        if image not in node.images:
+            raise LookupError(f"Figure '{name}' has no image '{image}'; it has "
+                              f"{', '.join(node.images)}.")
+        rec = self.records.get(name)
+        failure = self.failures.get(name)
+        parts = []
+        if failure:
+            tail = "\n".join(failure.strip().splitlines()[-12:])
+            parts.append(
+                '<div class="admonition failure genai-figure-error"><p class="admonition-title">'
+                f"Figure '{html.escape(name)}' failed to build</p><pre>{html.escape(tail)}</pre>"
+                + ("<p>Showing its previous output.</p>" if rec else "") + "</div>"
+            )
+        if rec is None:
+            if failure:
+                return "".join(parts)
+            raise LookupError(
+                f"Figure '{name}' has no output for profile '{self.profile}'. Run "
+                f"`genai-report figures --profile {self.profile} --only {name}`."
+            )
+        url = _relative(page, f"figures/{name}/{image}")
+        caption = " ".join(x for x in (node.title, node.caption) if x)
+        provenance = (
+            f"{rec.profile} profile · {html.escape(rec.device)} · {rec.wall_time_s:.1f} s · "
+            f"commit {html.escape(rec.git_commit)} · {rec.created[:10]}"
+        )
+        record_url = _relative(page, f"figures/{name}/record.json")
+        parts.append(
+            f'<figure class="genai-figure" id="figure-{name}">'
+            f'<a class="genai-figure-link" href="{url}" title="Open full size">'
+            f'<img src="{url}" alt="{html.escape(node.alt)}" loading="lazy"></a>'
+            f"<figcaption><strong>Figure {number}.</strong> {_inline_markdown(caption)}"
+            f'<span class="genai-provenance">{provenance} · '
+            f'<a href="{record_url}">record</a></span>'
+            f'<details class="genai-reproduce"><summary>Reproduce</summary>'
+            f"<code>genai-report figures --profile {rec.profile} --only {name} --force</code>"
+            f"</details></figcaption></figure>"
+        )
+        return "".join(parts)
+
+    def _metric(self, path: str, fmt: str | None) -> str:
+        name, _, rest = path.partition(".")
+        node = self._node(name)
+        if not rest:
+            raise LookupError(f"Metric reference '{path}' names no metric; use "
+                              f"[[metric:{name}.KEY]].")
+        rec = self.records.get(name)
+        if rec is None:
+            if name in self.failures:
+                return '<span class="genai-error">⚠ unavailable (node failed)</span>'
+            raise LookupError(f"Node '{node.name}' has no record for profile '{self.profile}'; "
+                              f"run `genai-report figures --profile {self.profile}`.")
+        value = lookup_path(rec.metrics, rest.split("."), name)
+        text = format_value(value, fmt)
+        return (f'<span class="genai-metric" title="{html.escape(path)} '
+                f'({rec.profile}, {html.escape(rec.git_commit)})">{html.escape(text)}</span>')
+
+    def _cite(self, page: Page, files: Files, keys_: list[str]) -> str:
+        assert self.bibliography is not None
+        refs = [self.bibliography.get(k) for k in keys_]
+        ref_file = files.get_file_from_path("references.md")
+        base = _relative(page, ref_file.url) if ref_file else ""
+        links = "; ".join(
+            f'<a class="genai-cite" href="{base}#ref-{r.key}">{html.escape(r.label)}</a>'
+            for r in refs
+        )
+        return f"({links})"
+
+    def _block(self, what: str) -> str:
+        if what == "bibliography":
+            assert self.bibliography is not None
+            return self.bibliography.render_list()
+        return self._provenance_table()
+
+    def _provenance_table(self) -> str:
+        assert self.pipeline is not None
+        rows = ["| Node | Kind | Profile | Device | Wall time | Commit | Built | Key |",
+                "|---|---|---|---|---:|---|---|---|"]
+        for node in self.pipeline.registry.topological():
+            rec = self.records.get(node.name)
+            if rec is None:
+                rows.append(f"| `{node.name}` | {node.kind} | – | – | – | – | not built | – |")
+                continue
+            rows.append(
+                f"| `{node.name}` | {node.kind} | {rec.profile} | {rec.device} | "
+                f"{rec.wall_time_s:.1f} s | `{rec.git_commit}` | {rec.created[:16]} | "
+                f"`{rec.key[:12]}` |"
+            )
+        return "\n".join(["", *rows, ""])
+
+
+def _relative(page: Page, target: str) -> str:
+    """URL of site path ``target`` relative to ``page``."""
+    start = posixpath.dirname(page.file.dest_uri) or "."
+    rel = posixpath.relpath(target.rstrip("/") or ".", start)
+    return rel + "/" if target.endswith("/") and rel != "." else ("./" if rel == "." else rel)
+
+
+def _inline_markdown(text: str) -> str:
+    """Markdown (with TeX) of a caption as inline HTML."""
+    out = md.markdown(text, extensions=["pymdownx.arithmatex"],
+                      extension_configs={"pymdownx.arithmatex": {"generic": True}})
+    if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
+        out = out[3:-4]
+    return out
+
+
+def _forget_project_modules(node_packages: list[str]) -> None:
+    """Drop the project's library and node modules so `mkdocs serve` sees edited code."""
+    keep = ("genai_report.pipeline", "genai_report.mkdocs_plugin", "genai_report.utils")
+    tops = {"genai_report", *(p.split(".")[0] for p in node_packages)}
+    for name in list(sys.modules):
+        top, dot, _ = name.partition(".")
+        if top in tops and dot and not name.startswith(keep):
+            del sys.modules[name]
+    REGISTRY.nodes.clear()
+    keys.clear_caches()
+
+
+def _route_library_logs() -> None:
+    """Show the pipeline's log lines (progress of nodes) in MkDocs' output, once."""
+    lib = logging.getLogger("genai_report")
+    if not any(getattr(h, "_genai_report", False) for h in lib.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)-7s -  genai-report: %(message)s"))
+        handler._genai_report = True  # type: ignore[attr-defined]
+        lib.addHandler(handler)
+        lib.propagate = False
+    lib.setLevel(logging.INFO)

@@ -1,0 +1,115 @@
+"""The report's Markdown forms, citations and server-side maths, without MkDocs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genai_report.mkdocs_plugin.citations import Bibliography
+from genai_report.mkdocs_plugin.markup import Resolvers, format_value, lookup_path, transform
+from genai_report.mkdocs_plugin.math import render_math, tex_to_mathml
+
+METRICS = {"loss": 1.23456, "curve": [{"k": 1}, {"k": 2}], "name": "two-moons", "n": 123456}
+
+
+def _resolvers():
+    def figure(name, file, number):
+        if name != "known":
+            raise LookupError(f"Unknown figure '{name}'.")
+        return f"<figure>{name}:{file}:{number}</figure>"
+
+    def metric(path, fmt):
+        node, _, rest = path.partition(".")
+        if node != "known":
+            raise LookupError(f"Unknown node '{node}'.")
+        return format_value(lookup_path(METRICS, rest.split("."), node), fmt)
+
+    def cite(keys):
+        if "missing" in keys:
+            raise LookupError("Unknown citation key 'missing'.")
+        return "(" + "; ".join(keys) + ")"
+
+    return Resolvers(figure=figure, metric=metric, cite=cite, block=lambda what: f"<{what}/>")
+
+
+def test_forms_are_replaced_outside_code():
+    src = "\n".join([
+        "Loss [[metric:known.loss:.2f]] and k [[metric:known.curve.1.k]] [@a; @b].",
+        "",
+        "[[figure:known]]",
+        "[[figure:known:other.png]]",
+        "`[[metric:known.loss]]` stays, as does a [link](x) and [text][ref].",
+        "```markdown",
+        "[[figure:missing]] [[metric:missing.x]] [@missing]",
+        "```",
+        "[[bibliography]]",
+    ])
+    res = transform(src, "docs/p.md", _resolvers())
+    assert res.errors == []
+    lines = res.markdown.split("\n")
+    assert lines[0] == "Loss 1.23 and k 2 (a; b)."
+    assert "<figure>known:None:1</figure>" in res.markdown
+    assert "<figure>known:other.png:2</figure>" in res.markdown
+    assert "`[[metric:known.loss]]` stays, as does a [link](x) and [text][ref]." in lines
+    assert "[[figure:missing]] [[metric:missing.x]] [@missing]" in lines
+    assert "<bibliography/>" in lines
+    assert res.figures == ["known", "known"] and res.citations == ["a", "b"]
+
+
+def test_unknown_references_report_page_and_line():
+    src = "intro\n\n[[figure:nope]]\nvalue [[metric:known.los]] and [[metric:other.x]]\n[@missing]\n"
+    res = transform(src, "docs/chapter.md", _resolvers())
+    found = [str(e) for e in res.errors]
+    assert found[0] == "docs/chapter.md:3: Unknown figure 'nope'."
+    assert found[1].startswith("docs/chapter.md:4: Metric 'known.los' not found")
+    assert "Available: curve, loss, n, name" in found[1]
+    assert found[2] == "docs/chapter.md:4: Unknown node 'other'."
+    assert found[3] == "docs/chapter.md:5: Unknown citation key 'missing'."
+    assert "genai-error" in res.markdown  # visible in `mkdocs serve`
+
+
+def test_format_value_defaults_and_errors():
+    assert format_value(1.23456, None) == "1.23"
+    assert format_value(0.000123456, None) == "0.000123"
+    assert format_value(123456, None) == "123,456"
+    assert format_value("two-moons", None) == "two-moons"
+    assert format_value(0.5, ".1%") == "50.0%"
+    with pytest.raises(LookupError, match="collection"):
+        format_value([1, 2], None)
+    with pytest.raises(LookupError, match="does not apply"):
+        format_value("text", ".2f")
+    with pytest.raises(LookupError, match="indices 0..1"):
+        lookup_path(METRICS, ["curve", "5"], "known")
+
+
+def test_bibliography_labels_and_errors(tmp_path: Path):
+    bib = tmp_path / "a.bib"
+    bib.write_text(
+        "@article{one, author={Vaswani, Ashish and Shazeer, Noam and Parmar, Niki}, "
+        "title={Attention Is All You Need}, journal={NeurIPS}, year={2017}}\n"
+        "@book{two, author={Kingma, Diederik P. and Welling, Max}, title={{Auto}-Encoding}, "
+        "year={2014}, eprint={1312.6114}}\n"
+    )
+    refs = Bibliography([bib])
+    assert refs.get("one").label == "Vaswani et al., 2017"
+    assert refs.get("two").label == "Kingma & Welling, 2014"
+    assert refs.get("two").url == "https://arxiv.org/abs/1312.6114"
+    html = refs.render_list()
+    assert 'id="ref-one"' in html and "Attention Is All You Need" in html
+    with pytest.raises(LookupError, match="Did you mean 'one'"):
+        refs.get("onee")
+    dup = tmp_path / "b.bib"
+    dup.write_text("@misc{one, title={x}, year={2020}}\n")
+    with pytest.raises(ValueError, match="defined in both"):
+        Bibliography([bib, dup])
+
+
+def test_tex_becomes_mathml_and_bad_tex_is_reported():
+    assert tex_to_mathml(r"\frac{a}{b}").startswith("<math")
+    html = ('<p>Inline <span class="arithmatex">\\(p_\\theta(x)\\)</span></p>'
+            '<div class="arithmatex">\\[\\sum_k \\pi_k\\]</div>')
+    errors = []
+    out = render_math(html, errors.append)
+    assert "arithmatex" not in out and out.count("<math") == 2 and 'display="block"' in out
+    assert errors == []

@@ -8,6 +8,11 @@ Examples::
     genai-report list                          # fresh / stale, last wall time
     genai-report check --profile quick         # exit 1 if committed outputs are stale
     genai-report clean --profile smoke
+    genai-report cache-key --profile quick     # content hash for a CI cache of figures/
+
+Environment: GENAI_REPORT_PROFILE, GENAI_REPORT_DEVICE, GENAI_REPORT_CACHE_DIR, and
+GENAI_REPORT_NODE_PACKAGES (comma-separated packages that register nodes; default
+genai_report.artifacts,genai_report.figures).
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from genai_report.pipeline import (
     resolve_settings,
 )
 from genai_report.pipeline.profiles import DEVICES
+from genai_report.pipeline.registry import NODE_PACKAGES
 
 log = logging.getLogger("genai_report")
 
 CACHE_ENV = "GENAI_REPORT_CACHE_DIR"
+PACKAGES_ENV = "GENAI_REPORT_NODE_PACKAGES"
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -81,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     p_check = sub.add_parser("check", help="exit 1 if any node's cached output is stale")
     settings(p_check)
 
+    p_key = sub.add_parser(
+        "cache-key",
+        help="print one hash of every node's expected key (a CI cache key for figures/)",
+    )
+    p_key.add_argument("--profile", default=None, help="profile (default: quick)")
+    p_key.add_argument("--device-kind", default="cpu", choices=("cpu", "cuda", "mps"),
+                       help="device kind the cache was built on (default: cpu)")
+
     p_clean = sub.add_parser("clean", help="delete cached outputs")
     p_clean.add_argument("--profile", default=None,
                          help="only this profile (default: every profile)")
@@ -99,10 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     root = find_root()
     cache = args.cache_dir or Path(os.environ.get(CACHE_ENV) or root / "figures")
     try:
-        registry = load_registry()
+        packages = os.environ.get(PACKAGES_ENV)
+        registry = load_registry(packages.split(",") if packages else NODE_PACKAGES)
         pipeline = Pipeline(registry, cache_dir=cache, root=root)
         if args.command == "clean":
             return _clean(pipeline, args)
+        if args.command == "cache-key":
+            profile, _ = resolve_settings(args.profile, None)
+            print(pipeline.content_key(profile, args.device_kind))
+            return 0
         profile, device = resolve_settings(args.profile, args.device)
         if args.command == "figures":
             options = RunOptions(

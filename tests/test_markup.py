@@ -113,3 +113,23 @@ def test_tex_becomes_mathml_and_bad_tex_is_reported():
     out = render_math(html, errors.append)
     assert "arithmatex" not in out and out.count("<math") == 2 and 'display="block"' in out
     assert errors == []
+
+
+def test_notebook_pages_lose_off_host_scripts_and_get_mathml():
+    from genai_report.mkdocs_plugin.math import render_notebook_math
+
+    page = (
+        '<script src=""> </script><!-- MathJax configuration -->'
+        '<script type="text/x-mathjax-config">MathJax.Hub.Config({});</script>'
+        '<script src="https://cdn.example/mathjax/latest.js"></script>'
+        '<script type="module">const m = await import("https://cdn.example/mermaid.mjs");</script>'
+        '<script type="module">console.log("local");</script>'
+        '<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown" data-mime-type="text/markdown">'
+        "<p>Inline $x_t = \\sqrt{a} x_0$ and</p><p>$$\\sum_k \\pi_k$$</p><p>costs $5 and $6</p></div>"
+        '<pre>price = "$x$"</pre>'
+    )
+    out = render_notebook_math(page, lambda msg: None)
+    assert "http" not in out.replace("http://www.w3.org/1998/Math/MathML", "")
+    assert 'console.log("local")' in out  # local scripts are kept
+    assert out.count("<math") == 2 and 'display="block"' in out
+    assert '<pre>price = "$x$"</pre>' in out  # code is not maths

@@ -58,3 +58,44 @@ def render_math(page_html: str, on_error: Callable[[str], None]) -> str:
         return f'<span class="genai-math">{mathml}</span>'
 
     return _SPAN_RE.sub(repl, page_html)
+
+
+_NB_MARKDOWN_RE = re.compile(
+    r'(<div class="[^"]*jp-RenderedMarkdown[^"]*"[^>]*>)(.*?)(</div>)', re.DOTALL
+)
+_NB_DISPLAY_RE = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
+_NB_INLINE_RE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\$)")
+_OFF_HOST_SCRIPT_RE = re.compile(
+    # MathJax (loaded from a CDN, or with an empty URL) and its configuration, and module
+    # scripts that import from another host (nbconvert's Mermaid loader).
+    r'<script[^>]*(?:src="[^"]*mathjax[^"]*"|src=""|type="text/x-mathjax-config")[^>]*>.*?'
+    r'</script>\s*|<script type="module">(?:(?!</script>).)*?https?://(?:(?!</script>).)*'
+    r'</script>\s*',
+    re.DOTALL | re.IGNORECASE,
+)
+
+
+def render_notebook_math(page_html: str, on_error: Callable[[str], None]) -> str:
+    """MathML for the ``$...$`` / ``$$...$$`` of a notebook page's Markdown cells.
+
+    nbconvert leaves TeX for MathJax, which it loads from a CDN; the script tags that load
+    and configure MathJax, and nbconvert's Mermaid loader (which imports from a CDN), are
+    removed, so the page makes no request off the host.
+    """
+
+    def convert(tex: str, display: str) -> str:
+        try:
+            mathml = tex_to_mathml(html.unescape(tex.strip()), display)
+        except ValueError as exc:
+            on_error(str(exc))
+            return f'<code class="genai-math-error">{tex}</code>'
+        tag = "div" if display == "block" else "span"
+        return f'<{tag} class="genai-math">{mathml}</{tag}>'
+
+    def cell(m: re.Match) -> str:
+        body = _NB_DISPLAY_RE.sub(lambda d: convert(d.group(1), "block"), m.group(2))
+        body = _NB_INLINE_RE.sub(lambda i: convert(i.group(1), "inline"), body)
+        return m.group(1) + body + m.group(3)
+
+    page_html = _OFF_HOST_SCRIPT_RE.sub("", page_html)
+    return _NB_MARKDOWN_RE.sub(cell, page_html)

@@ -39,7 +39,7 @@ from genai_report.mkdocs_plugin.markup import (
     lookup_path,
     transform,
 )
-from genai_report.mkdocs_plugin.math import render_math
+from genai_report.mkdocs_plugin.math import render_math, render_notebook_math
 from genai_report.pipeline import (
     ConfigError,
     LockBusyError,
@@ -57,6 +57,7 @@ log = get_plugin_logger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
 CSS = "assets/genai-report.css"
+TUTORIALS = "tutorials"
 PACKAGE_DIR = Path(genai_report.__file__).parent
 
 
@@ -152,14 +153,30 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         files.append(File.generated(config, CSS, abs_src_path=str(ASSETS / "genai-report.css")))
         for name, rec in self.records.items():
             node = self.pipeline.registry.nodes.get(name)
-            if node is None or node.kind != "figure":
+            if node is None:
                 continue
             entry = self.pipeline.store.entry_dir(self.profile, name)
+            for out in node.outputs:
+                if out.endswith(".ipynb") and (entry / out).is_file():
+                    # Executed tutorial notebooks become pages (rendered by mkdocs-jupyter).
+                    files.append(File.generated(config, f"{TUTORIALS}/{out}",
+                                                abs_src_path=str(entry / out)))
+            if node.kind != "figure":
+                continue
             for out in (*node.images, "record.json"):
                 if (entry / out).is_file():
                     files.append(File.generated(config, f"figures/{name}/{out}",
                                                 abs_src_path=str(entry / out)))
         return files
+
+    def on_nav(self, nav, *, config: MkDocsConfig, files: Files):
+        # mkdocs-jupyter wraps notebook files in a File subclass that loses the source path
+        # of generated files; give our executed notebooks theirs back.
+        for f in files:
+            inner = getattr(f, "file", None)
+            if isinstance(inner, File) and inner.generated_by and inner.abs_src_path:
+                f.abs_src_path = inner.abs_src_path
+        return nav
 
     # -- pages ---------------------------------------------------------------------------
     def on_page_markdown(
@@ -187,7 +204,12 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
     ) -> str | None:
         if not self.config.enabled:
             return None
-        return render_math(html_, lambda msg: log.warning("docs/%s: %s", page.file.src_uri, msg))
+        def report(msg: str) -> None:
+            log.warning("docs/%s: %s", page.file.src_uri, msg)
+
+        if page.file.src_uri.endswith(".ipynb"):
+            html_ = render_notebook_math(html_, report)
+        return render_math(html_, report)
 
     def on_env(self, env, *, config: MkDocsConfig, files: Files):
         if not self.config.enabled or self.pipeline is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import hashlib
 import importlib
 import json
 import logging
@@ -173,6 +174,21 @@ class Pipeline:
                 current[node.name] = st.record
             out.append(st)
         return out
+
+    def expected_keys(self, profile: str, device_kind: str = "cpu") -> dict[str, str]:
+        """The key every node would have if built now on ``device_kind`` (no cache needed)."""
+        validate_profile(profile)
+        out: dict[str, str] = {}
+        for node in self.registry.topological():
+            parts = keys.key_parts(node, profile=profile, device_kind=device_kind,
+                                   dep_keys={d: out[d] for d in node.deps}, root=self.root)
+            out[node.name] = parts.digest()
+        return out
+
+    def content_key(self, profile: str, device_kind: str = "cpu") -> str:
+        """One SHA-256 over every node's expected key: changes iff some node would re-run."""
+        blob = json.dumps(self.expected_keys(profile, device_kind), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     # -- running ---------------------------------------------------------------------------
     def run(self, options: RunOptions, *, raise_on_failure: bool = True) -> RunReport:

@@ -1,0 +1,41 @@
+"""Tutorial notebooks, executed by the pipeline so the site shows their outputs.
+
+Each notebook in ``tutorials/`` is a node whose output is the executed ``.ipynb``; the
+MkDocs plugin serves it at ``tutorials/<name>.ipynb`` and mkdocs-jupyter renders it. The
+notebook's bytes are in the key (``data=``); the library modules a notebook uses are
+imported in the node function so that editing them re-runs the notebook too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genai_report.pipeline import artifact
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """Execution settings: seconds allowed per cell."""
+
+    cell_timeout: int = 900
+
+
+_PARAMS = {"smoke": Notebook(120), "quick": Notebook(), "full": Notebook(3600)}
+
+
+@artifact(
+    "tutorial-diffusion",
+    params=_PARAMS,
+    outputs=("diffusion-from-scratch.ipynb",),
+    data=("tutorials/diffusion-from-scratch.ipynb",),
+)
+def diffusion_tutorial(ctx, p: Notebook):
+    """Execute the "diffusion from scratch" tutorial."""
+    import genai_report.data.toy2d  # noqa: F401  (used by the notebook; part of the key)
+    from genai_report.notebooks import execute_notebook
+
+    name = "diffusion-from-scratch.ipynb"
+    cells = execute_notebook(ctx.root / "tutorials" / name, ctx.output(name),
+                             profile=ctx.profile, device=ctx.device_kind,
+                             timeout=p.cell_timeout)
+    return {"code_cells": cells}

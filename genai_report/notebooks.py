@@ -1,0 +1,63 @@
+"""Execute a tutorial notebook so the site can show its outputs.
+
+Tutorial notebooks live in ``tutorials/`` without outputs. The pipeline executes each one
+(as a node, cached like a figure) with ``GENAI_REPORT_PROFILE`` set so the notebook can size
+its run: seconds in ``smoke`` (the tests), minutes in ``quick`` (the site). A cell that
+raises fails the node with the cell's error.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def _environ(**values: str):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def execute_notebook(source: Path, target: Path, *, profile: str, device: str,
+                     timeout: int = 900) -> int:
+    """Run every cell of ``source`` in a fresh kernel and write the result to ``target``.
+
+    Args:
+        source: notebook without outputs.
+        target: where the executed notebook is written.
+        profile: exported to the kernel as ``GENAI_REPORT_PROFILE``.
+        device: exported as ``GENAI_REPORT_DEVICE``.
+        timeout: seconds allowed per cell.
+
+    Returns:
+        The number of code cells executed.
+
+    Raises:
+        nbclient.exceptions.CellExecutionError: a cell raised (the message shows the cell).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(source, as_version=4)
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=timeout,
+        resources={"metadata": {"path": str(source.parent)}},
+    )
+    with _environ(GENAI_REPORT_PROFILE=profile, GENAI_REPORT_DEVICE=device,
+                  MPLBACKEND="module://matplotlib_inline.backend_inline",
+                  PYDEVD_DISABLE_FILE_VALIDATION="1"):
+        client.execute()
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:  # stable output: no execution timestamps in the file
+        cell.get("metadata", {}).pop("execution", None)
+    nbformat.write(nb, target)
+    return sum(1 for c in nb.cells if c.cell_type == "code")

@@ -59,12 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument(
         "--cache-dir", type=Path, default=None,
-        help=f"cache folder (default: $%s or <project root>/figures)" % CACHE_ENV,
+        help=f"cache folder (default: ${CACHE_ENV} or <project root>/figures)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def settings(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--profile", choices=None, default=None,
+        p.add_argument("--profile", default=None,
                        help=f"one of {', '.join(PROFILES)} (default: $GENAI_REPORT_PROFILE "
                        "or quick)")
         p.add_argument("--device", default=None,
@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     p_fig.add_argument("--lock-timeout", type=float, default=0.0,
                        help="seconds to wait if another build holds the lock (default: fail)")
     p_fig.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p_fig.add_argument(
+        "--corpus", type=Path, default=None, metavar="FILE",
+        help="train the text models on this UTF-8 file instead of the embedded English "
+        "corpus (sets $GENAI_REPORT_TEXT_CORPUS; its bytes are part of the cache key, so "
+        "pair it with --cache-dir to keep the committed figures)",
+    )
 
     p_list = sub.add_parser("list", help="each node: fresh or stale, last wall time")
     settings(p_list)
@@ -125,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         profile, device = resolve_settings(args.profile, args.device)
         if args.command == "figures":
+            if args.corpus is not None:
+                from genai_report.data.text import load_corpus
+
+                load_corpus(args.corpus)  # a bad file fails here, naming the problem
+                os.environ["GENAI_REPORT_TEXT_CORPUS"] = str(args.corpus.resolve())
             options = RunOptions(
                 profile=profile, device=device, only=tuple(args.only), force=args.force,
                 jobs=args.jobs, lock_timeout=args.lock_timeout,
@@ -150,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineFailedError as exc:
         log.error("%s", exc)
         return 1
-    except (PipelineError, FileNotFoundError) as exc:
+    except (PipelineError, FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 2
     except KeyboardInterrupt:

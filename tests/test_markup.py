@@ -30,12 +30,17 @@ def _resolvers():
             raise LookupError("Unknown citation key 'missing'.")
         return "(" + "; ".join(keys) + ")"
 
-    return Resolvers(figure=figure, metric=metric, cite=cite, block=lambda what: f"<{what}/>")
+    def param(path, fmt):
+        return f"param({path})"
+
+    return Resolvers(figure=figure, metric=metric, param=param, cite=cite,
+                     block=lambda what: f"<{what}/>")
 
 
 def test_forms_are_replaced_outside_code():
     src = "\n".join([
         "Loss [[metric:known.loss:.2f]] and k [[metric:known.curve.1.k]] [@a; @b].",
+        "Trained for [[param:known.steps]] steps.",
         "",
         "[[figure:known]]",
         "[[figure:known:other.png]]",
@@ -49,6 +54,7 @@ def test_forms_are_replaced_outside_code():
     assert res.errors == []
     lines = res.markdown.split("\n")
     assert lines[0] == "Loss 1.23 and k 2 (a; b)."
+    assert lines[1] == "Trained for param(known.steps) steps."
     assert "<figure>known:None:1</figure>" in res.markdown
     assert "<figure>known:other.png:2</figure>" in res.markdown
     assert "`[[metric:known.loss]]` stays, as does a [link](x) and [text][ref]." in lines

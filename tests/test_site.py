@@ -52,6 +52,7 @@ markdown_extensions:
 INDEX = """# Test
 
 The answer is [[metric:good.answer:.1f]] and k is [[metric:good.rows.0.k]] [@knuth1984].
+It ran with n = [[param:good.n]].
 Inline maths $a^2 + b^2$.
 
 [[figure:good]]
@@ -92,6 +93,7 @@ def test_small_site_places_figures_metrics_citations_and_maths(small_site):
     assert (small_site / "site" / "figures" / "good" / "good.svg").is_file()
     assert (small_site / "site" / "figures" / "good" / "record.json").is_file()
     assert ">42.1</span>" in html and ">3</span>" in html
+    assert "(param, smoke" in html
     assert "Knuth, 1984" in html
     assert html.count("<math") >= 2  # the page's maths and the caption's
     assert "smoke profile · cpu" in html

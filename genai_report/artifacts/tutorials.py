@@ -39,3 +39,23 @@ def diffusion_tutorial(ctx, p: Notebook):
                              profile=ctx.profile, device=ctx.device_kind,
                              timeout=p.cell_timeout)
     return {"code_cells": cells}
+
+
+@artifact(
+    "tutorial-tiny-gpt",
+    params=_PARAMS,
+    outputs=("tiny-gpt.ipynb",),
+    data=("tutorials/tiny-gpt.ipynb", "genai_report/corpora/english.txt"),
+)
+def tiny_gpt_tutorial(ctx, p: Notebook):
+    """Execute the "train a tiny GPT" tutorial."""
+    import genai_report.data.text  # noqa: F401  (used by the notebook; part of the key)
+    import genai_report.models.gpt  # noqa: F401
+    import genai_report.training.loop  # noqa: F401
+    from genai_report.notebooks import execute_notebook
+
+    name = "tiny-gpt.ipynb"
+    cells = execute_notebook(ctx.root / "tutorials" / name, ctx.output(name),
+                             profile=ctx.profile, device=ctx.device_kind,
+                             timeout=p.cell_timeout)
+    return {"code_cells": cells}

@@ -4,6 +4,8 @@
   provenance line and a "reproduce" command; ``[[figure:NAME:FILE]]`` picks another image.
 * ``[[metric:NAME.key.sub]]`` or ``[[metric:NAME.key:FORMAT]]`` quotes a number from a node's
   record (``FORMAT`` is a Python format spec such as ``.2f``; list items by index).
+* ``[[param:NAME.field]]`` quotes a setting the node ran with under the current profile
+  (training steps, a temperature), so settings are never typed by hand either.
 * ``[@key]`` or ``[@key1; @key2]`` cites BibTeX entries; ``[[bibliography]]`` prints them all.
 * ``[[provenance-table]]`` lists every figure of the current build with its record.
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FIGURE_RE = re.compile(r"^(?P<indent>[ \t]*)\[\[figure:(?P<name>[^\]:]+)(?::(?P<file>[^\]]+))?\]\]\s*$")
-METRIC_RE = re.compile(r"\[\[metric:(?P<path>[^\]:]+)(?::(?P<fmt>[^\]]*))?\]\]")
+METRIC_RE = re.compile(r"\[\[(?P<kind>metric|param):(?P<path>[^\]:]+)(?::(?P<fmt>[^\]]*))?\]\]")
 CITE_RE = re.compile(r"\[(?P<body>@[\w:.\-/]+(?:\s*;\s*@[\w:.\-/]+)*)\](?![(\[])")
 BLOCK_RE = re.compile(r"^\s*\[\[(?P<what>bibliography|provenance-table)\]\]\s*$")
 FENCE_RE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})")
@@ -45,12 +47,14 @@ class Resolvers:
     Attributes:
         figure: ``(name, file | None, number) -> HTML`` for a placed figure.
         metric: ``(path, fmt | None) -> text`` for a quoted number.
+        param: ``(path, fmt | None) -> text`` for a quoted setting.
         cite: ``(keys) -> HTML`` for an in-text citation.
         block: ``(what) -> Markdown/HTML`` for ``bibliography`` and ``provenance-table``.
     """
 
     figure: Callable[[str, str | None, int], str]
     metric: Callable[[str, str | None], str]
+    param: Callable[[str, str | None], str]
     cite: Callable[[list[str]], str]
     block: Callable[[str], str]
 
@@ -130,8 +134,9 @@ def _inline_text(text: str, page: str, lineno: int, resolve: Resolvers, result: 
     def metric(m: re.Match) -> str:
         path = m.group("path").strip()
         result.metrics.append(path)
+        resolver = resolve.metric if m.group("kind") == "metric" else resolve.param
         try:
-            return resolve.metric(path, m.group("fmt"))
+            return resolver(path, m.group("fmt"))
         except LookupError as exc:
             result.errors.append(MarkupError(page, lineno, _message(exc)))
             return _error_html(_message(exc), inline=True)

@@ -5,7 +5,8 @@
   keeps serving and shows each failed figure as a visible placeholder.
 * ``on_files`` serves figure outputs straight from the cache (``File.generated``), so
   nothing is written into ``docs/`` and ``mkdocs serve`` does not rebuild in a loop.
-* ``on_page_markdown`` renders ``[[figure:...]]``, ``[[metric:...]]``, ``[@key]`` and the
+* ``on_page_markdown`` renders ``[[figure:...]]``, ``[[metric:...]]``, ``[[param:...]]``,
+  ``[@key]`` and the
   ``[[bibliography]]`` / ``[[provenance-table]]`` blocks; an unknown reference fails the
   build with its page and line.
 * ``on_page_content`` turns TeX into MathML (no maths library is loaded by the site).
@@ -151,7 +152,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         if not self.config.enabled or self.pipeline is None:
             return files
         files.append(File.generated(config, CSS, abs_src_path=str(ASSETS / "genai-report.css")))
-        for name, rec in self.records.items():
+        for name in self.records:
             node = self.pipeline.registry.nodes.get(name)
             if node is None:
                 continue
@@ -188,6 +189,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         resolvers = Resolvers(
             figure=partial(self._figure, page),
             metric=self._metric,
+            param=self._param,
             cite=partial(self._cite, page, files),
             block=self._block,
         )
@@ -296,21 +298,35 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         return "".join(parts)
 
     def _metric(self, path: str, fmt: str | None) -> str:
+        return self._quote(path, fmt, "metric")
+
+    def _param(self, path: str, fmt: str | None) -> str:
+        return self._quote(path, fmt, "param")
+
+    def _quote(self, path: str, fmt: str | None, kind: str) -> str:
         name, _, rest = path.partition(".")
         node = self._node(name)
         if not rest:
-            raise LookupError(f"Metric reference '{path}' names no metric; use "
-                              f"[[metric:{name}.KEY]].")
+            raise LookupError(f"{kind.capitalize()} reference '{path}' names no {kind}; use "
+                              f"[[{kind}:{name}.KEY]].")
         rec = self.records.get(name)
         if rec is None:
             if name in self.failures:
                 return '<span class="genai-error">⚠ unavailable (node failed)</span>'
             raise LookupError(f"Node '{node.name}' has no record for profile '{self.profile}'; "
                               f"run `genai-report figures --profile {self.profile}`.")
-        value = lookup_path(rec.metrics, rest.split("."), name)
+        if kind == "metric":
+            value = lookup_path(rec.metrics, rest.split("."), name)
+        else:
+            params = dict(rec.key_parts.get("params") or {})
+            params.pop("__type__", None)
+            try:
+                value = lookup_path(params, rest.split("."), name)
+            except LookupError as exc:
+                raise LookupError(str(exc).replace("Metric", "Parameter", 1)) from None
         text = format_value(value, fmt)
         return (f'<span class="genai-metric" title="{html.escape(path)} '
-                f'({rec.profile}, {html.escape(rec.git_commit)})">{html.escape(text)}</span>')
+                f'({kind}, {rec.profile}, {html.escape(rec.git_commit)})">{html.escape(text)}</span>')
 
     def _cite(self, page: Page, files: Files, keys_: list[str]) -> str:
         assert self.bibliography is not None

@@ -22,7 +22,7 @@ import importlib.metadata
 import importlib.util
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from genai_report.pipeline.registry import DataSpec, Node, params_to_jsonable
@@ -33,7 +33,7 @@ KEY_FORMAT = 1
 EXCLUDED_SUBPACKAGES = ("pipeline", "mkdocs_plugin", "cli")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _package_dir(package: str) -> Path | None:
     spec = importlib.util.find_spec(package)  # imports only the (light) top-level package
     if spec is None or not spec.submodule_search_locations:
@@ -41,7 +41,7 @@ def _package_dir(package: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module_file(name: str) -> Path | None:
     """Source file of a module of a project package, found without importing it."""
     package, *rest = name.split(".")
@@ -86,7 +86,7 @@ def _with_parents(name: str, package: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(2, len(parts) + 1)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_closure(module: str) -> tuple[tuple[str, str], ...]:
     """The modules a node's code runs, as sorted ``(module name, sha256 of source)`` pairs.
 
@@ -125,7 +125,7 @@ def clear_caches() -> None:
     _file_digest.cache_clear()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _file_digest(path: str, mtime_ns: int, size: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -220,6 +220,12 @@ class Pipeline:
 
     def _run_locked(self, options: RunOptions, report: RunReport) -> None:
         order = self.registry.topological(options.only or None)
+        # Snapshot every node's code now: a file edited while this run goes on then makes
+        # the affected nodes stale next time instead of being recorded under a key that
+        # describes code the process never ran.
+        keys.clear_caches()
+        for node in order:
+            keys.code_closure(node.module)
         forced = set(options.only or [n.name for n in order]) if options.force else set()
         current: dict[str, Record] = {}
         env: dict[str, Any] = {}  # device kind and git commit, resolved on first need

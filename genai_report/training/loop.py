@@ -87,12 +87,15 @@ class TrainHistory:
         steps: the step index of each recorded training loss.
         train_loss: training loss at each of those steps.
         evals: ``(step, metrics)`` for each evaluation.
+        grad_norm: global gradient norm before clipping, at the recorded steps (empty when
+            ``grad_clip`` is 0).
         wall_time_s: seconds spent in the loop (evaluation included).
     """
 
     steps: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     evals: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
     wall_time_s: float = 0.0
 
     def last_eval(self) -> dict[str, float]:
@@ -140,12 +143,15 @@ def train(
         loss = loss_fn(model, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        norm = None
         if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         opt.step()
         if step % record_every == 0 or step == config.steps - 1:
             history.steps.append(step)
             history.train_loss.append(loss.item())
+            if norm is not None:
+                history.grad_norm.append(norm.item())
         last = step == config.steps - 1
         if eval_fn is not None and (last or (config.eval_every and (step + 1) % config.eval_every == 0)):
             model.eval()

@@ -1,0 +1,1 @@
+"""Helpers of the "Applications, measured" demonstrations, built on the models' public APIs."""

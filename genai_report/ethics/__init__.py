@@ -1,0 +1,1 @@
+"""Measurable faces of the ethics chapter: text watermarking and verbatim memorization."""

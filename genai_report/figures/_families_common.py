@@ -1,0 +1,76 @@
+"""Helpers shared by the families-of-models figures (loading artifacts, drawing digit grids)."""
+
+from __future__ import annotations
+
+import json
+
+DIGIT_FAMILIES = {
+    "digits-gan": "GAN (DCGAN)",
+    "digits-vae": "VAE",
+    "digits-diffusion": "Diffusion (DDPM)",
+    "digits-pixelcnn": "Autoregressive (PixelCNN)",
+    "digits-latent-diffusion": "Latent diffusion (hybrid)",
+}
+"""Artifact node -> family label, in the order the gallery shows them."""
+
+
+def load_eval(ctx, node: str) -> dict:
+    """The ``eval.json`` metrics an artifact saved."""
+    return json.loads(ctx.input(node, "eval.json").read_text())
+
+
+def classifier(ctx):
+    """The trained digits classifier, on the node's device."""
+    from genai_report.artifacts.digits_models import load_classifier
+
+    return load_classifier(ctx.input("digits-classifier", "classifier.pt"), ctx.device)
+
+
+def evaluator(ctx):
+    """A :class:`DigitsEvaluator` against the test split."""
+    from genai_report.data import digits
+    from genai_report.metrics.fid import DigitsEvaluator
+
+    return DigitsEvaluator(classifier(ctx), digits.load().x_test)
+
+
+def diffusion(ctx):
+    """The trained pixel diffusion model."""
+    import torch
+
+    from genai_report.models.diffusion import Diffusion
+
+    blob = torch.load(ctx.input("digits-diffusion", "diffusion.pt"), weights_only=True)
+    return Diffusion.load(blob, ctx.device)
+
+
+def digit_grid(images, rows: int, cols: int, pad: int = 1):
+    """Tile ``(N, 1, 8, 8)`` images in [-1, 1] into one ``(H, W)`` array, white gaps."""
+    import torch
+
+    imgs = images[: rows * cols].detach().cpu().clamp(-1, 1).reshape(-1, 8, 8)
+    out = torch.ones(rows * (8 + pad) + pad, cols * (8 + pad) + pad)
+    for k, im in enumerate(imgs):
+        r, c = divmod(k, cols)
+        y0, x0 = pad + r * (8 + pad), pad + c * (8 + pad)
+        out[y0:y0 + 8, x0:x0 + 8] = -im  # dark ink on white paper
+    return out.numpy()
+
+
+def show_grid(ax, images, rows: int, cols: int, title: str = "") -> None:
+    """Draw a digit grid on ``ax`` without axes."""
+    ax.imshow(digit_grid(images, rows, cols), cmap="gray", vmin=-1, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def score_line(m: dict) -> str:
+    """A one-line summary of digit-sample metrics for a panel title."""
+    return (f"FID {m['fid']:.1f} · P {m['precision']:.2f} / R {m['recall']:.2f} · "
+            f"{m['classes_covered']}/10 classes")

@@ -1,0 +1,484 @@
+"""Figures of the Scaling chapter, and the sweep they are drawn from.
+
+The sweep is listed here (see :mod:`genai_report.artifacts.scaling` for why not beside the
+training code): one ``scaling-run-d<width>-l<depth>`` artifact per shape, each cached on its
+own. ``smoke`` and ``quick`` train the small shapes; ``full`` (for a GPU) adds wider and
+deeper ones. A shape outside a profile's sweep is registered but inactive there (it writes
+an empty record at once). ``genai-report figures --jobs N`` trains independent runs in
+parallel processes with ``cores // N`` torch threads each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genai_report.artifacts.scaling import (
+    FineTune,
+    ScalingRun,
+    corpus_file,
+    finetune,
+    python_corpus_file,
+    train_run,
+)
+from genai_report.pipeline import artifact, figure
+
+SMALL_SHAPES = ((16, 1), (24, 1), (32, 1), (48, 1), (64, 2), (80, 2))
+"""(width, depth) of the sweep in ``smoke`` and ``quick`` (about 3e3 to 1.5e5 parameters)."""
+LARGE_SHAPES = ((128, 3), (192, 4), (256, 4), (384, 6), (512, 8))
+"""Added in ``full`` (up to about 2.5e7 parameters)."""
+
+
+def run_name(width: int, depth: int) -> str:
+    """Node name of the sweep's run of this shape."""
+    return f"scaling-run-d{width}-l{depth}"
+
+
+def _run_params(width: int, depth: int) -> dict[str, ScalingRun]:
+    small = (width, depth) in SMALL_SHAPES
+    return {
+        "smoke": ScalingRun(width, depth, active=small, block_size=16, batch_size=4, steps=8,
+                            warmup_steps=1, evals=4, eval_batches=1, n_task_eval=20),
+        "quick": ScalingRun(width, depth, active=small),
+        "full": ScalingRun(width, depth, block_size=128, batch_size=64, steps=2000,
+                           lr=min(3e-3, 0.4 / width), warmup_steps=100, evals=14,
+                           eval_batches=20, n_task_eval=2000),
+    }
+
+
+RUNS = tuple(run_name(w, d) for w, d in SMALL_SHAPES + LARGE_SHAPES)
+for _w, _d in SMALL_SHAPES + LARGE_SHAPES:
+    artifact(run_name(_w, _d), params=_run_params(_w, _d), outputs=("model.pt", "run.json"),
+             seed=50, data=(corpus_file,))(train_run)
+
+artifact(
+    "scaling-finetune",
+    params={
+        "smoke": FineTune(base=run_name(80, 2), ranks=(1, 4), steps=4, batch_size=4,
+                          eval_batches=1),
+        "quick": FineTune(base=run_name(80, 2)),
+        "full": FineTune(base=run_name(512, 8), ranks=(1, 4, 16, 64), steps=1000,
+                         batch_size=64, eval_batches=20, lr_lora=1e-3, lr_full=2e-4),
+    },
+    outputs=("finetune.json",),
+    deps=RUNS,
+    seed=51,
+    data=(corpus_file, python_corpus_file),
+)(finetune)
+
+
+@dataclass(frozen=True)
+class Fits:
+    """Parameters of the fits.
+
+    Attributes:
+        n_boot: bootstrap replicates for the exponents' intervals.
+        budgets: IsoFLOP budgets (log-spaced inside the range three or more runs cover).
+    """
+
+    n_boot: int = 500
+    budgets: int = 4
+
+
+FITS = {"smoke": Fits(n_boot=20, budgets=2), "quick": Fits(), "full": Fits(budgets=6)}
+
+
+def _runs(ctx) -> list[dict]:
+    """Records of the active runs, smallest first."""
+    import json
+
+    runs = [json.loads(ctx.input(r, "run.json").read_text()) for r in RUNS]
+    return sorted((r for r in runs if r["active"]), key=lambda r: r["params"]["non_embedding"])
+
+
+def _settled(run: dict) -> list[dict]:
+    """Curve points past twice the warm-up (the warm-up itself is not a scaling regime)."""
+    return [c for c in run["curve"] if c["step"] >= 2 * run["warmup_steps"]]
+
+
+def _fit(x, y, n_boot: int, seed: int) -> dict:
+    from genai_report.metrics.scaling import bootstrap_exponent, fit_power_law
+
+    fit = fit_power_law(x, y)
+    low, high = bootstrap_exponent(x, y, fit, n_boot=n_boot, seed=seed)
+    pure = fit_power_law(x, y, with_offset=False)
+    return {**fit.as_dict(), "alpha_ci": [low, high], "alpha_no_offset": pure.alpha,
+            "r2_no_offset": pure.r2}
+
+
+def _frontier(runs: list[dict]) -> list[tuple[float, float]]:
+    """Compute-efficient frontier: points no run beats with less or equal compute."""
+    points = sorted((c["flops"], c["val_loss"]) for r in runs for c in _settled(r))
+    out, best = [], float("inf")
+    for flops, loss in points:
+        if loss < best:
+            out.append((flops, loss))
+            best = loss
+    return out
+
+
+def _plain_log_ticks(ax) -> None:
+    """Losses as plain numbers on a log y axis; no labels on the minor x ticks."""
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.1f"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.1f"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _curve(x_lo, x_hi, fit, n=100):
+    import numpy as np
+
+    x = np.geomspace(x_lo, x_hi, n)
+    return x, fit["E"] + fit["A"] * x ** (-fit["alpha"])
+
+
+@figure(
+    "scaling-laws",
+    deps=RUNS,
+    params=FITS,
+    outputs=("laws.svg", "fits.json"),
+    title="Our GPTs follow power laws in parameters, data and compute",
+    caption="Validation loss (nats per character) of the sweep on log axes, with fitted "
+            "laws L = E + A x^(-alpha). Left: final loss against non-embedding parameters. "
+            "Middle: the largest model's loss against tokens seen. Right: every run's "
+            "curve against training compute, and the compute-efficient frontier.",
+    alt="Three log-log panels: loss falling with parameters, with tokens and with FLOPs, "
+        "each with a fitted power law plus offset.",
+)
+def laws(ctx, p: Fits):
+    """Fit L(N), L(D), L(C) with bootstrap intervals on the exponents."""
+    import json
+    import math
+
+    import matplotlib.pyplot as plt
+
+    from genai_report.plotting import save_figure
+
+    runs = _runs(ctx)
+    n = [r["params"]["non_embedding"] for r in runs]
+    loss_n = [r["val_loss"] for r in runs]
+    fit_n = _fit(n, loss_n, p.n_boot, ctx.seed)
+    big = runs[-1]
+    pts = _settled(big)
+    fit_d = _fit([c["tokens"] for c in pts], [c["val_loss"] for c in pts], p.n_boot, ctx.seed)
+    front = _frontier(runs)
+    fit_c = _fit([f for f, _ in front], [v for _, v in front], p.n_boot, ctx.seed)
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    ax = axes[0]
+    ax.plot(n, loss_n, "o", color="C0", label="our runs")
+    ax.plot(*_curve(min(n) / 1.5, max(n) * 1.5, fit_n), color="C0", alpha=0.6,
+            label=f"fit: α = {fit_n['alpha']:.2f}, R² = {fit_n['r2']:.3f}")
+    ax.set(xscale="log", yscale="log", xlabel="non-embedding parameters N",
+           ylabel="validation loss (nats/char)", title="L(N) at fixed data")
+    ax = axes[1]
+    for r in runs[:-1]:
+        ax.plot([c["tokens"] for c in _settled(r)], [c["val_loss"] for c in _settled(r)],
+                color="0.75", lw=1)
+    ax.plot([c["tokens"] for c in pts], [c["val_loss"] for c in pts], "o", color="C1",
+            label=f"largest model (N = {big['params']['non_embedding']:.2g})")
+    ax.plot(*_curve(pts[0]["tokens"], pts[-1]["tokens"], fit_d), color="C1", alpha=0.6,
+            label=f"fit: β = {fit_d['alpha']:.2f}, R² = {fit_d['r2']:.3f}")
+    ax.set(xscale="log", yscale="log", xlabel="training tokens D", title="L(D), largest model")
+    ax = axes[2]
+    for i, r in enumerate(runs):
+        shade = plt.cm.viridis(i / max(1, len(runs) - 1))
+        ax.plot([c["flops"] for c in _settled(r)], [c["val_loss"] for c in _settled(r)],
+                color=shade, lw=1, label=f"N = {r['params']['non_embedding']:.1g}"
+                if i in (0, len(runs) - 1) else None)
+    ax.plot(*zip(*front, strict=True), "k.", ms=4)
+    ax.plot(*_curve(front[0][0], front[-1][0], fit_c), "k--", alpha=0.7,
+            label=f"frontier fit: α_C = {fit_c['alpha']:.2f}")
+    ax.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)",
+           title="L(C), compute frontier")
+    for ax in axes:
+        ax.legend(fontsize=7)
+        _plain_log_ticks(ax)
+    fig.tight_layout()
+    save_figure(fig, ctx.output("laws.svg"))
+    out = {
+        "n_models": len(runs),
+        "n_min": min(n), "n_max": max(n),
+        "decades_n": math.log10(max(n) / min(n)),
+        "tokens_per_run": big["tokens"],
+        "fit_n": fit_n, "fit_d": fit_d, "fit_c": fit_c,
+        "largest_n": big["params"]["non_embedding"],
+        "frontier_c_min": front[0][0], "frontier_c_max": front[-1][0],
+        "frontier_best_loss": front[-1][1],
+        "losses": {f"d{r['n_embd']}-l{r['n_layer']}": r["val_loss"] for r in runs},
+        "train_s_total": sum(r["train_s"] for r in runs),
+    }
+    ctx.output("fits.json").write_text(json.dumps(out))
+    return out
+
+
+def _loss_at(run: dict, flops: float) -> float | None:
+    """A run's loss at ``flops``, interpolated in log-log space on its settled curve."""
+    import numpy as np
+
+    pts = _settled(run)
+    f = np.log([c["flops"] for c in pts])
+    if len(pts) < 2 or not f[0] <= np.log(flops) <= f[-1]:
+        return None
+    return float(np.exp(np.interp(np.log(flops), f, np.log([c["val_loss"] for c in pts]))))
+
+
+@figure(
+    "scaling-isoflop",
+    deps=RUNS,
+    params=FITS,
+    outputs=("isoflop.svg",),
+    title="IsoFLOP profiles: at each budget there is a best model size",
+    caption="Left: at fixed training compute, loss against model size, read off each run's "
+            "constant-learning-rate curve, with a parabola in log N. Right: the optimal "
+            "size N* against compute, our fit beside Chinchilla's 20 tokens per parameter.",
+    alt="Left: U-shaped curves of loss against parameters, one per compute budget. Right: "
+        "optimal parameters rising with compute on log axes.",
+)
+def isoflop(ctx, p: Fits):
+    """IsoFLOP profiles, their optima, the exponent of N*(C) and tokens per parameter."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from genai_report.metrics.scaling import (
+        fit_log_linear,
+        fit_parametric_loss,
+        isoflop_optimum,
+    )
+    from genai_report.plotting import save_figure
+
+    runs = _runs(ctx)
+    # Budgets where at least three runs have a settled loss.
+    lo = sorted(_settled(r)[0]["flops"] for r in runs)[min(2, len(runs) - 1)]
+    hi = sorted(_settled(r)[-1]["flops"] for r in runs)[-min(3, len(runs))]
+    budgets = np.geomspace(lo, hi, p.budgets + 2)[1:-1] if hi > lo else np.array([lo])
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    optima = []
+    for i, c in enumerate(budgets):
+        pts = [(r["params"]["non_embedding"], _loss_at(r, c)) for r in runs]
+        pts = [(n, v) for n, v in pts if v is not None]
+        color = plt.cm.plasma(i / max(1, len(budgets)))
+        ax.plot(*zip(*pts, strict=True), "o", color=color, label=f"C = {c:.1e}")
+        opt = isoflop_optimum(*zip(*pts, strict=True)) if len(pts) >= 3 else None
+        if opt is None:
+            continue
+        ln = np.linspace(np.log(pts[0][0]), np.log(pts[-1][0]), 50)
+        a, b, c0 = np.polyfit(np.log([q[0] for q in pts]), [q[1] for q in pts], 2)
+        ax.plot(np.exp(ln), a * ln ** 2 + b * ln + c0, color=color, alpha=0.6)
+        if opt["interior"]:
+            ax.plot(opt["n_opt"], opt["loss_opt"], "*", color=color, ms=12, mec="k")
+        tokens = c / (6 * opt["n_opt"])
+        optima.append({"flops": float(c), **opt, "tokens": tokens,
+                       "tokens_per_param": tokens / opt["n_opt"], "n_models": len(pts)})
+    ax.set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss",
+           title="IsoFLOP profiles")
+    ax.legend(fontsize=7)
+    nan = float("nan")  # quoted as "nan" where a profile has too few optima to fit
+    out = {"budgets": [float(b) for b in budgets], "optima": optima, "exponent_n_opt": nan,
+           "r2_n_opt": nan, "tokens_per_param_median": nan, "interior_optima": 0,
+           "n_budgets": len(budgets)}
+    # Approach 3: one law L(N, D) over every settled point of every run.
+    pts = [(r["params"]["non_embedding"], c["tokens"], c["val_loss"]) for r in runs
+           for c in _settled(r)]
+    law = fit_parametric_loss(*zip(*pts, strict=True))
+    cs = np.geomspace(budgets[0] / 3, budgets[-1] * 3, 20)
+    n_law = law.optimal_n(cs)
+    ax2.plot(cs, n_law, color="C0", label=f"L(N, D) fit: N* ∝ C^{law.as_dict()['a']:.2f}")
+    mid = float(np.sqrt(budgets[0] * budgets[-1]))
+    n_mid = float(law.optimal_n(mid))
+    out["parametric"] = {**law.as_dict(), "tokens_per_param": mid / 6 / n_mid ** 2,
+                         "at_flops": mid}
+    good = [o for o in optima if o["interior"]]  # a minimum outside the sizes is a guess
+    if good:
+        oc = np.array([o["flops"] for o in good])
+        on = np.array([o["n_opt"] for o in good])
+        ax2.plot(oc, on, "*", ms=12, color="C3", mec="k", label="IsoFLOP minima")
+        if len(good) >= 2:
+            slope, icpt, r2 = fit_log_linear(oc, on)
+            ax2.plot(oc, np.exp(icpt) * oc ** slope, color="C3",
+                     label=f"fit: N* ∝ C^{slope:.2f}")
+            out.update(exponent_n_opt=slope, r2_n_opt=r2)
+        out["tokens_per_param_median"] = float(np.median([o["tokens_per_param"]
+                                                          for o in good]))
+    out["interior_optima"] = len(good)
+    # Hoffmann et al. (2022): D* = 20 N* and C = 6 N D, so N* = sqrt(C / 120)
+    ax2.plot(cs, np.sqrt(cs / 120), "k--", label="Chinchilla: 20 tokens/param")
+    ax2.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)",
+            ylabel="optimal N*", title="Compute-optimal size")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, ctx.output("isoflop.svg"))
+    return out
+
+
+@figure(
+    "scaling-emergence",
+    deps=RUNS,
+    params={"smoke": Fits(), "quick": Fits(), "full": Fits()},
+    outputs=("emergence.svg",),
+    title="Emergence and the metric that shows it",
+    caption="Two tasks scored for every model of the sweep. Addition: held-out two-digit "
+            "sums (written least significant digit first), a quarter of every training "
+            "batch. Word completion: held-out English, a word's first two letters given, "
+            "its next four asked. Left: exact match of the whole answer. Right: the "
+            "per-character log-likelihood of the same answers. Dotted: (per-character "
+            "accuracy)^k, the exact match that independent characters would give.",
+    alt="Left: exact match against model size: zero, then a sudden rise for word "
+        "completion; near zero, then a jump at the largest model for addition. Right: "
+        "per-character log-likelihood of both tasks against size.",
+)
+def emergence(ctx, p: Fits):
+    """Exact match (discontinuous) vs per-character likelihood (continuous) across sizes."""
+    import matplotlib.pyplot as plt
+
+    from genai_report.plotting import save_figure
+
+    runs = _runs(ctx)
+    n = [r["params"]["non_embedding"] for r in runs]
+    series = {"word completion": ([r["completion"] for r in runs], 4, "C0")}
+    if all(r.get("task") for r in runs):
+        series["addition"] = ([r["task"] for r in runs], 3, "C3")
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, (t, k, color) in series.items():
+        ax.plot(n, [x["exact_match"] for x in t], "o-", color=color, label=f"{name}: exact")
+        ax.plot(n, [x["char_accuracy"] ** k for x in t], ":", color=color,
+                label=f"(char accuracy)^{k}")
+        ax2.plot(n, [-x["answer_nll"] for x in t], "o-", color=color, label=name)
+    ax.set(xscale="log", xlabel="non-embedding parameters N", ylim=(-0.02, 1.02),
+           ylabel="share of held-out answers", title="Discontinuous: exact match")
+    ax2.set(xscale="log", xlabel="non-embedding parameters N",
+            ylabel="log-likelihood (nats per character)", title="Continuous: log-likelihood")
+    ax.legend(fontsize=7)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, ctx.output("emergence.svg"))
+    out = {}
+    for name, (t, _, _) in series.items():
+        exact = [x["exact_match"] for x in t]
+        jumps = [b - a for a, b in zip(exact, exact[1:], strict=False)]
+        i = max(range(len(jumps)), key=jumps.__getitem__) if jumps else 0
+        out[name.replace(" ", "_")] = {
+            "sizes": {f"d{r['n_embd']}-l{r['n_layer']}": {"n": r["params"]["non_embedding"],
+                                                          **x} for r, x in zip(runs, t,
+                                                                               strict=True)},
+            "smallest": t[0], "largest": t[-1], "before_jump": t[i],
+            "after_jump": t[min(i + 1, len(t) - 1)],
+            "jump_n_before": n[i], "jump_n_after": n[min(i + 1, len(n) - 1)],
+            "largest_jump": max(jumps, default=0.0),
+            "max_exact_before_jump": max(exact[:i + 1]),
+        }
+    return out
+
+
+@figure(
+    "scaling-returns",
+    deps=("scaling-laws",),
+    params={"smoke": Fits(), "quick": Fits(), "full": Fits()},
+    outputs=("returns.svg",),
+    title="Diminishing returns: each doubling buys less",
+    caption="On linear axes, from our fitted laws: loss gained by each doubling of "
+            "parameters (left) and of compute (middle), and the compute each further "
+            "drop of the loss costs (right).",
+    alt="Bars shrinking with every doubling of parameters and compute; a curve of compute "
+        "needed rising steeply as the target loss falls.",
+)
+def returns(ctx, p: Fits):
+    """Loss per doubling of N and C, and the compute needed for lower losses (linear axes)."""
+    import json
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from genai_report.plotting import save_figure
+
+    rec = json.loads(ctx.input("scaling-laws", "fits.json").read_text())
+    fn, fc = rec["fit_n"], rec["fit_c"]
+
+    def law(f, x):
+        return f["E"] + f["A"] * np.asarray(x, dtype=float) ** (-f["alpha"])
+
+    ns = rec["n_min"] * 2.0 ** np.arange(0, 11)
+    gain_n = law(fn, ns[:-1]) - law(fn, ns[1:])
+    cs = rec["frontier_c_min"] * 2.0 ** np.arange(0, 11)
+    gain_c = law(fc, cs[:-1]) - law(fc, cs[1:])
+    # C(L) = (A / (L - E))^(1 / alpha): compute to reach loss L on the frontier, relative to
+    # the compute of our best run; targets down to a fifth less reducible loss.
+    l_now = float(law(fc, rec["frontier_c_max"]))
+    targets = np.linspace(l_now, fc["E"] + 0.8 * (l_now - fc["E"]), 40)
+    multiple = ((l_now - fc["E"]) / (targets - fc["E"])) ** (1 / fc["alpha"])
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    axes[0].bar(np.arange(1, 11), gain_n, color="C0")
+    axes[0].set(xlabel=f"doubling of N (from {rec['n_min']:,} parameters)",
+                ylabel="loss gained (nats/char)", title="Per doubling of parameters")
+    axes[1].bar(np.arange(1, 11), gain_c, color="C1")
+    axes[1].set(xlabel=f"doubling of compute (from {rec['frontier_c_min']:.1e} FLOPs)",
+                title="Per doubling of compute")
+    axes[2].plot(l_now - targets, multiple, color="C2")
+    axes[2].set(xlabel="loss below our best run (nats/char)",
+                ylabel="compute, × our best run's", title="What a lower loss costs")
+    fig.tight_layout()
+    save_figure(fig, ctx.output("returns.svg"))
+    tenth = fc["E"] + 0.9 * (l_now - fc["E"])
+    return {
+        "gain_first_doubling_n": float(gain_n[0]), "gain_tenth_doubling_n": float(gain_n[-1]),
+        "gain_first_doubling_c": float(gain_c[0]), "gain_tenth_doubling_c": float(gain_c[-1]),
+        "ratio_successive_doubling_c": float(2 ** (-fc["alpha"])),
+        "compute_to_halve_reducible_loss": float(2 ** (1 / fc["alpha"])),
+        "compute_for_tenth_less_reducible_loss": float((1 / 0.9) ** (1 / fc["alpha"])),
+        "loss_now": l_now, "loss_tenth_less": float(tenth),
+    }
+
+
+@figure(
+    "scaling-efficiency",
+    deps=("scaling-finetune",),
+    params={"smoke": Fits(), "quick": Fits(), "full": Fits()},
+    outputs=("efficiency.svg",),
+    title="LoRA adapts the model with a sliver of the parameters",
+    caption="The largest model of the sweep, trained on English, adapted to Python code "
+            "(the embedded corpus, never seen in pre-training): held-out code loss (left) "
+            "and English loss after adaptation (right, what is forgotten) against the "
+            "number of trained parameters, for LoRA of several ranks and full fine-tuning.",
+    alt="Two panels against trainable parameters on a log axis: LoRA points of growing rank "
+        "lower the held-out code loss toward the full fine-tuning point; the right panel "
+        "shows the English loss of each adapted model.",
+)
+def efficiency(ctx, p: Fits):
+    """LoRA ranks vs full fine-tuning: trainable parameters against held-out quality."""
+    import json
+
+    import matplotlib.pyplot as plt
+
+    from genai_report.plotting import save_figure
+
+    res = json.loads(ctx.input("scaling-finetune", "finetune.json").read_text())
+    lora = [r for r in res if r["method"] == "lora"]
+    full = next(r for r in res if r["method"] == "full")
+    none = next(r for r in res if r["method"] == "none")
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for a, key, label in ((ax, "code_val_loss", "held-out Python loss (nats/char)"),
+                          (ax2, "english_val_loss", "English loss after (nats/char)")):
+        a.plot([r["trainable"] for r in lora], [r[key] for r in lora], "o-", color="C0",
+               label="LoRA")
+        for r in lora:
+            a.annotate(f"r={r['rank']}", (r["trainable"], r[key]), fontsize=7,
+                       textcoords="offset points", xytext=(4, 4))
+        a.plot(full["trainable"], full[key], "s", color="C3", ms=8, label="full fine-tuning")
+        a.axhline(none[key], color="0.6", ls=":", label="before adaptation")
+        a.set(xscale="log", xlabel="trainable parameters", ylabel=label)
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, ctx.output("efficiency.svg"))
+    best = min(lora, key=lambda r: r["code_val_loss"])
+    gain_full = none["code_val_loss"] - full["code_val_loss"]
+    return {"none_code": none["code_val_loss"], "none_english": none["english_val_loss"],
+            "full_code": full["code_val_loss"], "full_english": full["english_val_loss"],
+            "full_trainable": full["trainable"],
+            "best_lora_rank": best["rank"], "best_lora_code": best["code_val_loss"],
+            "best_lora_english": best["english_val_loss"],
+            "best_lora_trainable": best["trainable"],
+            "best_lora_share": best["trainable"] / full["trainable"],
+            "best_lora_gain_share": (none["code_val_loss"] - best["code_val_loss"]) / gain_full
+            if gain_full > 0 else float("nan"),
+            "max_merge_diff": max(r["merge_abs_diff"] for r in lora),
+            "lora": {f"r{r['rank']}": r for r in lora}}

@@ -1,0 +1,151 @@
+"""The built site as a reader sees it, in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from urllib.parse import urlsplit
+
+import pytest
+
+from .conftest import SCREENSHOTS, nav_chapters, site_pages
+
+pytestmark = pytest.mark.browser
+
+# Make lazy images load now, then wait until every image has loaded or failed.
+LOAD_ALL_IMAGES = """
+async () => {
+  const imgs = Array.from(document.images);
+  imgs.forEach(img => { img.loading = "eager"; });
+  await Promise.all(imgs.map(img => img.complete ? null : new Promise(done => {
+    img.addEventListener("load", done); img.addEventListener("error", done);
+  })));
+  return imgs.filter(img => !(img.naturalWidth > 0 && img.naturalHeight > 0))
+             .map(img => img.getAttribute("src"));
+}
+"""
+
+
+def test_every_page_loads_without_errors_and_every_image_loads(page, built_site, site_url):
+    pages = site_pages(built_site)
+    assert len(pages) > 1, f"no pages found in {built_site}"
+    problems: list[str] = []
+    for path in pages:
+        page.log.clear()
+        page.goto(site_url + path, wait_until="load")
+        broken = page.evaluate(LOAD_ALL_IMAGES)
+        page.wait_for_load_state("networkidle")
+        log = page.log
+        for kind, items in (("console error", log.console_errors), ("uncaught", log.page_errors),
+                            ("off-host request", log.off_host), ("failed request", log.failed),
+                            ("broken image", broken)):
+            problems += [f"/{path}: {kind}: {item}" for item in items]
+    assert not problems, f"{len(problems)} problem(s) in {len(pages)} pages:\n" + "\n".join(
+        problems)
+
+
+def test_no_request_leaves_localhost_and_no_page_links_offhost_assets(built_site):
+    """Static check backing the browser's: no page loads a script, style, image or frame
+    from another host (links to papers are fine; loading from them is not)."""
+    external = re.compile(
+        r'<(?:script|img|iframe|source|video|audio)\b[^>]*\bsrc="(?:https?:)?//[^"]*"'
+        r'|<link\b(?=[^>]*\brel="(?:stylesheet|preload|modulepreload|icon|prefetch)")'
+        r'[^>]*\bhref="(?:https?:)?//[^"]*"', re.I)
+    offenders = {}
+    for path in site_pages(built_site):
+        html = (built_site / path / "index.html" if not path.endswith(".html")
+                else built_site / path).read_text()
+        found = external.findall(html)
+        if found:
+            offenders[path] = found[:3]
+    assert not offenders, f"pages load assets from other hosts: {offenders}"
+
+
+def _chapter_with_rare_word(built_site) -> tuple[str, str]:
+    """A chapter page (from the nav) and the word of its text found on fewest other pages
+    (read from the search index, so the test needs no list of pages or words)."""
+    index = json.loads((built_site / "search" / "search_index.json").read_text())
+    pages: dict[str, set[str]] = {}
+    for doc in index["docs"]:
+        words = set(re.findall(r"\b[a-z]{7,}\b", re.sub(r"<[^>]+>", " ", doc["text"])))
+        pages.setdefault(doc["location"].split("#")[0], set()).update(words)
+    df = Counter(w for words in pages.values() for w in words)
+    for _title, url in nav_chapters():
+        if url and pages.get(url):
+            word = min(pages[url], key=lambda w: (df[w], -len(w), w))
+            return url, word
+    pytest.fail("no chapter page of the nav has text in the search index")
+
+
+def test_search_finds_a_term_from_a_chapter(page, built_site, site_url):
+    url, term = _chapter_with_rare_word(built_site)
+    page.goto(site_url, wait_until="load")
+    search = page.locator("input.md-search__input")
+    search.click()
+    search.press_sequentially(term, delay=30)  # typed, as a reader would
+    results = page.locator(".md-search-result__item > a")
+    results.first.wait_for(state="attached", timeout=20_000)
+    hrefs = [a.get_attribute("href") or "" for a in results.all()]
+    assert any(urlsplit(h).path == "/" + url for h in hrefs), (
+        f"searching '{term}' did not list /{url}: {hrefs[:10]}")
+    assert not page.log.console_errors and not page.log.page_errors, page.log
+
+
+def _scheme(page) -> str:
+    return page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+
+
+def test_dark_light_toggle_switches_the_palette(page, site_url):
+    page.goto(site_url, wait_until="load")
+    assert _scheme(page) == "default"
+    light_bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.locator("form[data-md-component=palette] label.md-header__button:visible").click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
+    dark_bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert dark_bg != light_bg
+    # The choice persists across pages and can be switched back.
+    page.reload(wait_until="load")
+    assert _scheme(page) == "slate"
+    page.locator("form[data-md-component=palette] label.md-header__button:visible").click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'default'")
+    assert not page.log.console_errors and not page.log.page_errors, page.log
+
+
+def test_math_is_rendered_as_mathml(page, built_site, site_url):
+    with_math = [p for p in site_pages(built_site) if "<math" in (
+        built_site / p / "index.html" if not p.endswith(".html") else built_site / p).read_text()]
+    assert with_math, "no page of the built site contains maths (<math>)"
+    for path in with_math[:3]:
+        page.goto(site_url + path, wait_until="load")
+        info = page.evaluate("""() => {
+          const maths = Array.from(document.querySelectorAll("math"));
+          const boxes = maths.map(m => m.getBoundingClientRect());
+          return {
+            count: maths.length,
+            mathml: maths.every(m => m instanceof MathMLElement),
+            sized: maths.filter((m, i) => boxes[i].width > 0 && boxes[i].height > 0
+                                          || m.closest("details:not([open])")).length,
+            rawTex: Array.from(document.querySelectorAll(".arithmatex"))
+                      .map(e => e.textContent).filter(t => /\\\\[(\\[]|\\$/.test(t)),
+          };
+        }""")
+        assert info["count"] > 0 and info["mathml"], (path, info)
+        assert info["sized"] == info["count"], f"/{path}: some <math> has no size: {info}"
+        assert not info["rawTex"], f"/{path}: TeX left unrendered: {info['rawTex'][:3]}"
+
+
+def test_screenshot_of_each_chapter(page, built_site, site_url):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    taken = []
+    for _title, url in nav_chapters():
+        if not (built_site / url / "index.html").is_file():
+            continue  # in the nav but not built (a page being written)
+        page.goto(site_url + url, wait_until="load")
+        page.evaluate(LOAD_ALL_IMAGES)
+        name = re.sub(r"[^a-z0-9]+", "-", (url or "home").lower()).strip("-") + ".png"
+        page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+        taken.append(name)
+    assert taken, "no chapter page from mkdocs.yml's nav was found in the built site"
+    for name in taken:
+        assert (SCREENSHOTS / name).stat().st_size > 1000

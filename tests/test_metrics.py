@@ -1,0 +1,51 @@
+"""Metrics: Fréchet distance, precision/recall, MMD and ring-mode coverage."""
+
+import torch
+
+from genai_report.data import toy2d
+from genai_report.metrics.fid import classes_covered, frechet_distance, precision_recall
+from genai_report.metrics.likelihood import bits_per_dim
+from genai_report.metrics.mmd import mmd, ring_modes
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero_and_grows_with_noise():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(500, 16, generator=g) @ torch.randn(16, 16, generator=g)
+    assert frechet_distance(f, f) < 1e-6
+    dists = [frechet_distance(f, f + s * torch.randn(f.shape, generator=g)) for s in (0.1, 0.5, 1, 2)]
+    assert all(a < b for a, b in zip(dists, dists[1:], strict=False))
+
+
+def test_frechet_distance_of_gaussians_closed_form():
+    # N(0, I) vs N(m, 4 I) in D dims: |m|^2 + D (1 + 4 - 2 * 2) = |m|^2 + D
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(200000, 3, generator=g)
+    b = 2 * torch.randn(200000, 3, generator=g) + 1
+    assert abs(frechet_distance(a, b) - (3 + 3)) < 0.1
+
+
+def test_precision_recall():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(500, 2, generator=g)
+    assert precision_recall(real, real.clone())["precision"] == 1.0
+    collapsed = torch.randn(500, 2, generator=g) * 0.05
+    pr = precision_recall(real, collapsed)
+    assert pr["precision"] > 0.9 and pr["recall"] < 0.3
+
+
+def test_mmd_separates_distributions():
+    g = torch.Generator().manual_seed(0)
+    a, b = toy2d.sample("ring", 500, g), toy2d.sample("ring", 500, g)
+    c = toy2d.sample("two-moons", 500, g)
+    assert abs(mmd(a, b)) < 0.01 < mmd(a, c)
+
+
+def test_ring_modes_and_class_coverage():
+    g = torch.Generator().manual_seed(0)
+    ring = toy2d.sample("ring", 800, g)
+    assert ring_modes(ring, toy2d.ring_centres())["modes_covered"] == 8
+    centres = toy2d.ring_centres()
+    two = centres[torch.randint(0, 2, (800,), generator=g)]
+    assert ring_modes(two, centres)["modes_covered"] == 2
+    assert classes_covered([100] * 9 + [0]) == 9
+    assert abs(bits_per_dim(64 * 0.6931471805599453, 64) - 1) < 1e-12

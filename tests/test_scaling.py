@@ -1,0 +1,217 @@
+"""Scaling: power-law fits, parameter and FLOP counts, the task data, a resumable sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genai_report.artifacts import scaling as scaling_artifacts
+from genai_report.artifacts.scaling import ScalingRun, corpus_file, train_run
+from genai_report.data import tasks
+from genai_report.metrics.scaling import (
+    bootstrap_exponent,
+    count_parameters,
+    fit_log_linear,
+    fit_parametric_loss,
+    fit_power_law,
+    flops_per_token,
+    isoflop_optimum,
+    training_flops,
+)
+from genai_report.models.gpt import GPT, GPTConfig
+from genai_report.pipeline import Pipeline, RunOptions, keys
+from genai_report.pipeline.registry import Node, Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- fits ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("E, A, alpha", [(1.69, 406.4, 0.34), (0.8, 12.0, 0.076), (2.5, 60.0, 0.6)])
+def test_power_law_fit_recovers_alpha_and_E_from_noisy_points(E, A, alpha):
+    rng = np.random.default_rng(0)
+    n = np.geomspace(1e3, 1e7, 12)
+    y = E + A * n ** (-alpha)
+    noisy = y * (1 + 0.002 * rng.standard_normal(len(n)))
+    fit = fit_power_law(n, noisy)
+    assert fit.alpha == pytest.approx(alpha, rel=0.15)
+    assert fit.E == pytest.approx(E, abs=0.05 * (y.max() - E) + 0.02)
+    assert fit.r2 > 0.99
+    low, high = bootstrap_exponent(n, noisy, fit, n_boot=100, seed=1)
+    assert low <= fit.alpha <= high
+    assert low < alpha * 1.3 and high > alpha / 1.3
+
+
+def test_exact_power_law_is_recovered_to_high_precision():
+    n = np.geomspace(10, 1e5, 6)
+    fit = fit_power_law(n, 1.5 + 3.0 * n ** -0.4)
+    assert (fit.E, fit.A, fit.alpha) == pytest.approx((1.5, 3.0, 0.4), rel=1e-4)
+    assert fit(100.0) == pytest.approx(1.5 + 3.0 * 100 ** -0.4, rel=1e-6)
+    pure = fit_power_law(n, 3.0 * n ** -0.4, with_offset=False)
+    assert (pure.E, pure.alpha) == pytest.approx((0.0, 0.4), abs=1e-4)
+    slope, _, r2 = fit_log_linear(n, 3.0 * n ** -0.4)
+    assert slope == pytest.approx(-0.4) and r2 == pytest.approx(1.0)
+
+
+def test_fit_rejects_too_few_or_non_positive_points():
+    with pytest.raises(ValueError, match="at least 3"):
+        fit_power_law([1, 2], [1, 2])
+    with pytest.raises(ValueError, match="positive"):
+        fit_power_law([0, 1, 2], [3, 2, 1])
+
+
+def test_isoflop_parabola_finds_the_minimum():
+    n = np.geomspace(1e3, 1e6, 7)
+    loss = 2.0 + 0.1 * (np.log(n) - np.log(3e4)) ** 2
+    opt = isoflop_optimum(n, loss)
+    assert opt["n_opt"] == pytest.approx(3e4, rel=1e-6)
+    assert opt["loss_opt"] == pytest.approx(2.0) and opt["interior"]
+    assert isoflop_optimum(n, -loss) is None  # opens downwards: no minimum
+    assert isoflop_optimum(n[:2], loss[:2]) is None
+
+
+# -- counts --------------------------------------------------------------------------------
+def test_parameter_count_is_the_sum_of_tensor_sizes():
+    V, T, L, d = 13, 16, 3, 32
+    model = GPT(GPTConfig(vocab_size=V, block_size=T, n_layer=L, n_head=2, n_embd=d))
+    counts = count_parameters(model)
+    unique = {id(p): p.numel() for p in model.state_dict(keep_vars=True).values()}
+    assert counts["total"] == sum(unique.values()) == model.num_params(non_embedding=False)
+    assert counts["embedding"] == V * d + T * d  # token (tied to the output) + position
+    # per block: 12 d^2 in linear layers (no biases) + two LayerNorm weights; final LayerNorm
+    assert counts["non_embedding"] == L * (12 * d * d + 2 * d) + d
+    assert counts["total"] == counts["embedding"] + counts["non_embedding"]
+
+
+def test_flop_count_matches_its_formula():
+    N, L, T, d, D = 10_000, 2, 64, 32, 1_000_000
+    assert flops_per_token(N, L, T, d) == 6 * N + 6 * L * T * d == 84_576
+    assert training_flops(N, L, T, d, D) == 84_576 * D
+
+
+def test_six_n_is_three_times_the_measured_forward_matmul_flops():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    V, T, L, d = 13, 16, 2, 32
+    model = GPT(GPTConfig(vocab_size=V, block_size=T, n_layer=L, n_head=2, n_embd=d))
+    with FlopCounterMode(display=False) as counter:  # the explicit attention path is counted
+        model.attention_maps(torch.zeros(1, T, dtype=torch.long))
+    measured = counter.get_total_flops() / T  # forward FLOPs per token
+    linear = 2 * L * 12 * d * d  # 2 FLOPs per weight of the blocks' linear layers
+    attention = 4 * L * T * d  # q k^T and a v over the full (unmasked) T x T grid
+    assert measured == linear + attention + 2 * V * d  # + the tied output layer
+    counts = count_parameters(model)
+    # 6 N counts the blocks' matmuls (3 x forward); the LayerNorm weights add < 1 %.
+    assert 6 * counts["non_embedding"] == pytest.approx(3 * linear, rel=0.01)
+
+
+# -- task data -----------------------------------------------------------------------------
+def test_addition_examples_are_reversed_sums_and_splits_are_disjoint():
+    assert tasks.addition_example(7, 45, 2) == ("07+45=", "250")
+    assert tasks.addition_example(99, 99, 2) == ("99+99=", "891")
+    train, held = tasks.addition_split(2, 0.2, torch.Generator().manual_seed(0))
+    assert len(train) + len(held) == 10_000 and len(held) == 2000
+    assert not set(train) & set(held)
+    words = tasks.reversal_examples(50, 5, "held_out", torch.Generator().manual_seed(0))
+    others = tasks.reversal_examples(500, 5, "train", torch.Generator().manual_seed(1))
+    assert all(a == p[:-1][::-1] for p, a in words)
+    assert not {p for p, _ in words} & {p for p, _ in others}
+
+
+def test_score_answers_on_a_perfect_and_a_uniform_model():
+    examples = [tasks.addition_example(a, b, 1) for a, b in [(1, 2), (3, 4), (9, 9)]]
+    chars = "\n+=0123456789"
+
+    def encode(s):
+        return torch.tensor([chars.index(c) for c in s])
+
+    class Oracle(torch.nn.Module):
+        def forward(self, idx):
+            nxt = torch.zeros(idx.shape + (len(chars),))
+            for i, (p, a) in enumerate(examples):
+                full = encode("\n" + p + a)
+                nxt[i, torch.arange(len(full) - 1), full[1:]] = 50.0
+            return nxt, None
+
+    perfect = tasks.score_answers(Oracle(), encode, examples)
+    assert perfect["exact_match"] == 1.0 and perfect["answer_nll"] < 1e-6
+
+    class Uniform(torch.nn.Module):
+        def forward(self, idx):
+            return torch.zeros(idx.shape + (len(chars),)), None
+
+    flat = tasks.score_answers(Uniform(), encode, examples)
+    assert flat["answer_nll"] == pytest.approx(np.log(len(chars)))
+
+
+# -- the sweep -----------------------------------------------------------------------------
+def _tiny(width, depth):
+    return ScalingRun(width, depth, head_dim=8, block_size=12, batch_size=2, steps=3,
+                      warmup_steps=1, evals=2, eval_batches=1, n_task_eval=4)
+
+
+def _sweep(shapes):
+    reg = Registry()
+    for w, d in shapes:
+        p = _tiny(w, d)
+        reg.add(Node(f"run-d{w}-l{d}", train_run, "artifact",
+                     {"smoke": p, "quick": p, "full": p}, ("model.pt", "run.json"), seed=50,
+                     data=(corpus_file,)))
+    return reg
+
+
+def _run(reg, cache, **kw):
+    return Pipeline(reg, cache_dir=cache, root=ROOT).run(
+        RunOptions(profile="smoke", device="cpu", show_progress=False, **kw))
+
+
+def test_a_killed_sweep_resumes_and_a_new_size_trains_alone(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    shapes = [(8, 1), (16, 1), (16, 2)]
+    real = scaling_artifacts._train_run
+
+    def killed_at_the_third(ctx, p):
+        if (p.n_embd, p.n_layer) == (16, 2):
+            raise KeyboardInterrupt  # the sweep is stopped while this size trains
+        return real(ctx, p)
+
+    monkeypatch.setattr(scaling_artifacts, "_train_run", killed_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        _run(_sweep(shapes), cache)
+    monkeypatch.setattr(scaling_artifacts, "_train_run", real)
+
+    resumed = _run(_sweep(shapes), cache)
+    assert resumed.ran == ["run-d16-l2"]
+    assert sorted(resumed.fresh) == ["run-d16-l1", "run-d8-l1"]
+    grown = _run(_sweep([*shapes, (24, 1)]), cache)
+    assert grown.ran == ["run-d24-l1"] and len(grown.fresh) == 3
+    shrunk = _run(_sweep([(8, 1), (16, 2), (24, 1)]), cache)
+    assert shrunk.ran == []
+    rec = shrunk.records["run-d8-l1"].metrics
+    assert rec["tokens"] == 3 * 2 * 12
+    assert rec["flops"] == pytest.approx(rec["flops_per_token"] * rec["tokens"])
+    assert rec["params"]["total"] == rec["params"]["embedding"] + rec["params"]["non_embedding"]
+    assert [c["step"] for c in rec["curve"]] == [1, 3]
+
+
+def test_the_sweep_list_is_outside_the_runs_cache_key():
+    """Editing the list of sizes (in figures/scaling.py) must not re-key existing runs."""
+    closure = dict(keys.code_closure(train_run.__module__))
+    assert "genai_report.artifacts.scaling" in closure
+    assert "genai_report.figures.scaling" not in closure
+
+
+def test_parametric_loss_fit_recovers_chinchilla_like_constants():
+    n, d = np.meshgrid(np.geomspace(1e4, 1e7, 6), np.geomspace(1e6, 1e9, 6))
+    law = 1.69 + 406.4 * n ** -0.34 + 410.7 * d ** -0.28
+    fit = fit_parametric_loss(n.ravel(), d.ravel(), law.ravel(), grid=80)
+    assert (fit.alpha, fit.beta) == pytest.approx((0.34, 0.28), rel=0.05)
+    assert fit.E == pytest.approx(1.69, abs=0.05) and fit.r2 > 0.999
+    assert fit.as_dict()["a"] == pytest.approx(0.28 / 0.62, rel=0.05)
+    # N*(C) minimises the law on the budget: nearby sizes at the same compute do worse.
+    c = 1e18
+    n_opt = float(fit.optimal_n(c))
+    at = [fit(m, c / (6 * m)) for m in (n_opt / 1.5, n_opt, n_opt * 1.5)]
+    assert at[1] < at[0] and at[1] < at[2]

@@ -47,7 +47,7 @@ class MemorizationRuns:
 
 @artifact(
     "memorization-gpts",
-    params={"smoke": MemorizationRuns(widths=(16, 32), layers=1, train_chars=3000, steps=12,
+    params={"smoke": MemorizationRuns(layers=1, train_chars=3000, steps=12,
                                       checkpoints=2, prefix_len=8, suffix_len=8, n_prompts=16),
             "quick": MemorizationRuns(),
             "full": MemorizationRuns(widths=(64, 128, 256, 512), layers=4, train_chars=100000,

@@ -282,7 +282,7 @@ class Design:
 @figure(
     "applications-design",
     deps=("digits-diffusion", "digits-classifier"),
-    params={"smoke": Design(weights=(0.0, 400.0), per_class=2, steps=5),
+    params={"smoke": Design(per_class=2, steps=5),
             "quick": Design(), "full": Design(per_class=200, steps=100)},
     outputs=("design.png",),
     seed=75,

@@ -38,7 +38,7 @@ class Watermark:
 @figure(
     "ethics-watermark",
     deps=("gpt-char",),
-    params={"smoke": Watermark(deltas=(0.0, 2.0), n_texts=8, n_tokens=30, lengths=(10, 30)),
+    params={"smoke": Watermark(n_texts=4),
             "quick": Watermark(),
             "full": Watermark(n_texts=500, n_tokens=400, lengths=(10, 25, 50, 100, 200, 400))},
     outputs=("watermark.svg",),

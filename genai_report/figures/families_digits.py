@@ -225,7 +225,7 @@ class Steps:
 @figure(
     "families-ddim-steps",
     deps=("digits-classifier", "digits-diffusion"),
-    params={"smoke": Steps(ddim_steps=(2, 5), n=100), "quick": Steps(),
+    params={"smoke": Steps(n=100), "quick": Steps(),
             "full": Steps(ddim_steps=(5, 10, 20, 50, 100, 250, 500))},
     outputs=("ddim_steps.svg",),
     data=DIGITS,
@@ -303,7 +303,7 @@ class Guidance:
 @figure(
     "families-guidance",
     deps=("digits-classifier", "digits-diffusion"),
-    params={"smoke": Guidance(scales=(0.0, 3.0), n=50, ddim_steps=5, show=4), "quick": Guidance(),
+    params={"smoke": Guidance(n=50, ddim_steps=5, show=4), "quick": Guidance(),
             "full": Guidance(n=2000)},
     outputs=("guidance.png",),
     data=DIGITS,

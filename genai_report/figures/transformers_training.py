@@ -122,7 +122,7 @@ def _token_logprobs(model, ids):
 @figure(
     "transformers-samples",
     deps=("gpt-char",),
-    params={"smoke": SamplePlot(temperatures=(0.5, 1.0), n_tokens=20),
+    params={"smoke": SamplePlot(n_tokens=20),
             "quick": SamplePlot(), "full": SamplePlot(n_tokens=400)},
     outputs=("samples.png",),
     seed=45,

@@ -292,3 +292,16 @@ def test_clean_removes_entries(fake_project, tmp_path):
     assert [p.name for p in removed] == ["other"]
     shutil.rmtree(tmp_path / "cache")
     assert pipe.store.clean() == []
+
+
+def test_keys_do_not_depend_on_where_the_checkout_or_venv_lives(fake_project, tmp_path):
+    shipped = tmp_path / "site-packages" / "pkg" / "data.csv"
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text("1,2,3\n")
+    node = fake_project.registry().get("other")
+    node = Node(**{**node.__dict__, "data": (lambda: shipped,)})
+    inside = keys.key_parts(node, profile="smoke", device_kind="cpu", dep_keys={}, root=tmp_path)
+    elsewhere = keys.key_parts(node, profile="smoke", device_kind="cpu", dep_keys={},
+                               root=tmp_path / "another-checkout")
+    assert inside.data == elsewhere.data == (("data.csv", keys.file_digest(shipped)),)
+    assert inside.digest() == elsewhere.digest()

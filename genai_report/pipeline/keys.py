@@ -212,10 +212,10 @@ def key_parts(
     data = []
     for spec in node.data:
         path = resolve_data(spec, root)
-        try:
-            label = str(path.relative_to(root))
-        except ValueError:
-            label = path.name  # shipped with a dependency: name only, bytes decide
+        # The label must not depend on where the checkout or the virtual environment
+        # lives: a declared project path as written, else (a file shipped with a
+        # dependency, found by a callable) its name; the bytes decide either way.
+        label = Path(spec).as_posix() if isinstance(spec, (str, Path)) else path.name
         data.append((label, file_digest(path)))
     return KeyParts(
         node=node.name,

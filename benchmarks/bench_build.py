@@ -58,15 +58,21 @@ def main() -> None:
         work = Path(tmp)
         shutil.copytree(ROOT / "docs", work / "docs")
         shutil.copy(ROOT / "mkdocs.yml", work / "mkdocs.yml")
+        config = (ROOT / "mkdocs.yml").read_text()
+        if "  - genai-report:\n" not in config:
+            sys.exit("mkdocs.yml has no '  - genai-report:' plugin entry to disable.")
+        # The same site with only our plugin disabled (every other plugin still runs).
         (work / "nop.yml").write_text(
-            "INHERIT: mkdocs.yml\nplugins:\n  genai-report:\n    enabled: false\n"
+            config.replace("  - genai-report:\n", "  - genai-report:\n      enabled: false\n", 1)
         )
         cache = work / "cache"
         env = {**os.environ, "GENAI_REPORT_PROFILE": args.profile,
                "GENAI_REPORT_CACHE_DIR": str(cache), "NO_MKDOCS_2_WARNING": "1",
                "PYTHONPATH": str(ROOT)}
-        # mkdocstrings reads the package from `paths: [.]`: link it into the scratch copy.
-        (work / "genai_report").symlink_to(ROOT / "genai_report")
+        # mkdocstrings reads the package from `paths: [.]`, and nodes read project files
+        # (notebooks, corpora) relative to the root: link them into the scratch copy.
+        for name in ("genai_report", "tutorials"):
+            (work / name).symlink_to(ROOT / name)
 
         print(f"profile: {args.profile}   cores: {os.cpu_count()}")
         if args.cache:

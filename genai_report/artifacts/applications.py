@@ -15,7 +15,7 @@ from genai_report.pipeline import artifact
 
 
 def _python_corpus():
-    from genai_report.data.text import corpus_path
+    from genai_report.data.corpora import corpus_path
 
     return corpus_path("python")
 

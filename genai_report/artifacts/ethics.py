@@ -13,7 +13,7 @@ from genai_report.pipeline import artifact
 
 
 def _corpus():
-    from genai_report.data.text import default_corpus_path
+    from genai_report.data.corpora import default_corpus_path
 
     return default_corpus_path()
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 def corpus_file():
     """The corpus the runs train on (declared in the nodes' ``data=``)."""
-    from genai_report.data.text import default_corpus_path
+    from genai_report.data.corpora import default_corpus_path
 
     return default_corpus_path()
 
@@ -239,7 +239,7 @@ def _train_run(ctx, p: ScalingRun):
 
 def python_corpus_file():
     """The held-out domain of the fine-tuning study: the embedded Python corpus."""
-    from genai_report.data.text import corpus_path
+    from genai_report.data.corpora import corpus_path
 
     return corpus_path("python")
 

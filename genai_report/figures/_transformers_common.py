@@ -6,7 +6,7 @@ SHOW_CHARS = {" ": "\u00b7", "\n": "\u21b5"}
 
 
 def corpus_file():
-    from genai_report.data.text import default_corpus_path
+    from genai_report.data.corpora import default_corpus_path
 
     return default_corpus_path()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genai_report.data import text as text_mod
+from genai_report.data import corpora as corpora_mod
 from genai_report.data.bpe import BPETokenizer, pretokenize
 from genai_report.data.text import (
     CharTokenizer,
@@ -29,16 +29,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_embedded_corpora_match_their_pinned_hash(name):
     text = load_corpus(name)
     digest = hashlib.sha256(corpus_path(name).read_bytes()).hexdigest()
-    assert digest == text_mod.EMBEDDED[name][1]
+    assert digest == corpora_mod.EMBEDDED[name][1]
     assert text.isascii()
     assert len(text) > (500_000 if name == "english" else 100_000)
 
 
 def test_corpora_have_a_licence_note():
-    readme = (text_mod.CORPORA_DIR / "README.md").read_text()
+    readme = (corpora_mod.CORPORA_DIR / "README.md").read_text()
     assert "PSF" in readme
-    assert (text_mod.CORPORA_DIR / "LICENSE-PSF.txt").is_file()
-    for _, digest in text_mod.EMBEDDED.values():
+    assert (corpora_mod.CORPORA_DIR / "LICENSE-PSF.txt").is_file()
+    for _, digest in corpora_mod.EMBEDDED.values():
         assert digest in readme
 
 
@@ -72,9 +72,9 @@ def test_user_file_is_accepted(tmp_path, monkeypatch):
     f = tmp_path / "mine.txt"
     f.write_text("\u00e9t\u00e9 " * 400, encoding="utf-8")
     assert load_corpus(f).startswith("\u00e9t\u00e9")
-    monkeypatch.setenv(text_mod.CORPUS_ENV, str(f))
+    monkeypatch.setenv(corpora_mod.CORPUS_ENV, str(f))
     assert default_corpus_path() == f
-    monkeypatch.delenv(text_mod.CORPUS_ENV)
+    monkeypatch.delenv(corpora_mod.CORPUS_ENV)
     assert default_corpus_path().name == "english.txt"
 
 
@@ -85,7 +85,7 @@ def test_unknown_corpus_name_suggests():
 
 def test_tampered_embedded_corpus_is_detected(tmp_path, monkeypatch):
     (tmp_path / "english.txt").write_text("x" * 5000)
-    monkeypatch.setattr(text_mod, "CORPORA_DIR", tmp_path)
+    monkeypatch.setattr(corpora_mod, "CORPORA_DIR", tmp_path)  # where corpus paths resolve
     with pytest.raises(CorpusError, match="sha256"):
         load_corpus("english")
 
@@ -143,7 +143,7 @@ def test_make_corpora_regenerates_the_committed_bytes():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     for name, text in (("english", mod.english()), ("python", mod.python_code())):
-        assert hashlib.sha256(text.encode("ascii")).hexdigest() == text_mod.EMBEDDED[name][1]
+        assert hashlib.sha256(text.encode("ascii")).hexdigest() == corpora_mod.EMBEDDED[name][1]
 
 
 def test_chunked_split_takes_every_kth_chunk():

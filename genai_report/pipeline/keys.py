@@ -80,7 +80,7 @@ def _imported_names(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     return names
 
 
-def _with_parents(name: str, package: str) -> list[str]:
+def _with_parents(name: str) -> list[str]:
     """``a.b.c`` -> ``a.b``, ``a.b.c`` (importing a submodule runs its packages' __init__)."""
     parts = name.split(".")
     return [".".join(parts[:i]) for i in range(2, len(parts) + 1)]
@@ -113,7 +113,7 @@ def code_closure(module: str) -> tuple[tuple[str, str], ...]:
         tree = ast.parse(source, filename=str(path))
         for imported in _imported_names(tree, name, path.name == "__init__.py"):
             if imported == package or imported.startswith(package + "."):
-                frontier.extend(_with_parents(imported, package))
+                frontier.extend(_with_parents(imported))
     return tuple(sorted(seen.items()))
 
 

@@ -185,18 +185,6 @@ class Registry:
             visit(name, ())
         return order
 
-    def dependents(self, name: str) -> set[str]:
-        """Names of every node that depends on ``name``, directly or not."""
-        out: set[str] = set()
-        frontier = [name]
-        while frontier:
-            cur = frontier.pop()
-            for node in self.nodes.values():
-                if cur in node.deps and node.name not in out:
-                    out.add(node.name)
-                    frontier.append(node.name)
-        return out
-
 
 REGISTRY = Registry()
 """The process-wide registry that the decorators fill."""

@@ -456,7 +456,8 @@ def git_commit(root: Path) -> str:
             text=True, check=True, timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "genai_report"],
+            # Anything tracked but the outputs themselves (code, notebooks, corpora, docs).
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!figures"],
             cwd=root, capture_output=True, text=True, timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):

@@ -1,5 +1,6 @@
 """Diffusion: closed-form forward process, samplers, guidance, and a falling loss."""
 
+import pytest
 import torch
 
 from genai_report.models.diffusion import Diffusion, DiffusionConfig, NoiseSchedule
@@ -69,3 +70,92 @@ def test_checkpoint_round_trip():
     x, t = torch.randn(3, 2), torch.tensor([0, 5, 19])
     y = torch.tensor([0, 1, 2])
     assert torch.equal(model.denoiser(x, t, y), again.denoiser(x, t, y))
+
+
+# --------------------------------------------------------------------------- U-Net denoiser
+def _image_model(channels=(8, 16), n_classes=10, attention=True):
+    return Diffusion(DiffusionConfig(data_shape=(1, 8, 8), timesteps=20, denoiser="unet",
+                                     channels=channels, attention=attention,
+                                     n_classes=n_classes))
+
+
+@pytest.mark.parametrize("channels", [(8,), (8, 16), (12, 6, 10)])
+@pytest.mark.parametrize("attention", [True, False])
+def test_unet_keeps_the_image_shape_for_any_level_count(channels, attention):
+    model = _image_model(channels, attention=attention)
+    x = torch.randn(5, 1, 8, 8)
+    out = model.denoiser(x, torch.tensor([0, 3, 7, 11, 19]), torch.tensor([0, 1, 2, 9, 10]))
+    assert out.shape == x.shape
+    # the zero-initialised output layer makes a fresh network predict no noise at all
+    assert torch.equal(out, torch.zeros_like(out))
+
+
+def test_unet_depends_on_time_label_and_neighbouring_pixels():
+    torch.manual_seed(0)
+    model = _image_model()
+    for p in model.parameters():  # move every weight away from its identity initialisation
+        p.data.add_(0.1 * torch.randn_like(p))
+    x = torch.randn(1, 1, 8, 8, requires_grad=True)
+    t, y = torch.tensor([5]), torch.tensor([3])
+    out = model.denoiser(x, t, y)
+    assert not torch.allclose(out, model.denoiser(x, torch.tensor([15]), y))
+    assert not torch.allclose(out, model.denoiser(x, t, torch.tensor([7])))
+    assert not torch.allclose(out, model.denoiser(x, t, torch.tensor([10])))  # the null label
+    # the prediction at one pixel sees the whole image (through the downsampled path)
+    out[0, 0, 0, 0].backward()
+    assert x.grad[0, 0, 7, 7] != 0
+
+
+def test_unet_config_errors_name_the_problem():
+    with pytest.raises(ValueError, match="images"):
+        DiffusionConfig(data_shape=(2,), denoiser="unet")
+    with pytest.raises(ValueError, match="not divisible by 16"):
+        DiffusionConfig(data_shape=(1, 8, 8), denoiser="unet", channels=(4, 4, 4, 4, 4))
+    with pytest.raises(ValueError, match="'mlp' or 'unet'"):
+        DiffusionConfig(denoiser="cnn")
+    with pytest.raises(ValueError, match="channels"):
+        DiffusionConfig(data_shape=(1, 8, 8), denoiser="unet", channels=())
+
+
+def test_unet_loss_falls_and_checkpoint_round_trips():
+    torch.manual_seed(0)
+    model = _image_model()
+    g = torch.Generator().manual_seed(1)
+    # two "classes" of 8x8 images: a bright left half or a bright right half, plus noise
+    y = torch.randint(0, 2, (256,), generator=g)
+    x = -torch.ones(256, 1, 8, 8)
+    x[y == 0, :, :, :4] = 1.0
+    x[y == 1, :, :, 4:] = 1.0
+    x = x + 0.05 * torch.randn(x.shape, generator=g)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        loss = model.loss(x, y, generator=g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-10:]) / 10 < 0.7 * sum(losses[:10]) / 10
+    again = Diffusion.load(model.checkpoint())
+    assert again.config.channels == (8, 16) and again.config.denoiser == "unet"
+    xt, t = torch.randn(3, 1, 8, 8), torch.tensor([0, 5, 19])
+    yy = torch.tensor([0, 1, 10])
+    assert torch.equal(model.denoiser(xt, t, yy), again.denoiser(xt, t, yy))
+    samples = again.sample(4, generator=torch.Generator().manual_seed(0), y=torch.arange(4),
+                           guidance_scale=2.0, method="ddim", steps=5)
+    assert samples.shape == (4, 1, 8, 8) and torch.isfinite(samples).all()
+
+
+def test_mlp_checkpoints_saved_before_the_denoiser_field_still_load():
+    model = _toy_model(n_classes=2)
+    blob = model.checkpoint()
+    for key in ("denoiser", "channels", "attention"):
+        del blob["config"][key]
+    assert Diffusion.load(blob).config.denoiser == "mlp"
+
+
+def test_timestep_embedding_has_the_requested_width():
+    from genai_report.models.denoisers import timestep_embedding
+
+    for dim in (1, 2, 7, 16):
+        assert timestep_embedding(torch.tensor([0, 4, 9]), dim).shape == (3, dim)

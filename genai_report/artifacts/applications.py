@@ -114,7 +114,8 @@ class SkewedFit:
 
     Attributes:
         ratio: class k is drawn with probability proportional to ``ratio ** k``.
-        steps, batch, lr, hidden, depth, timesteps, p_uncond: as in ``digits-diffusion``.
+        steps, batch, lr, timesteps, p_uncond: as in ``digits-diffusion``.
+        hidden, depth: the MLP denoiser's width and number of residual blocks.
     """
 
     ratio: float = 0.7

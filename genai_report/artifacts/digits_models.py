@@ -194,13 +194,19 @@ def digits_gan(ctx, p: DCGANFit):
 # --------------------------------------------------------------------------- diffusion
 @dataclass(frozen=True)
 class DiffusionFit:
-    """Parameters of the class-conditional pixel diffusion model."""
+    """Parameters of the class-conditional pixel diffusion model.
+
+    The denoiser is a small U-Net (``channels`` per resolution: 8x8, then 4x4). With the
+    residual MLP that the 2-D and latent models use, the same training time left the digits
+    FID several times the real-data floor; convolutions, which share weights across
+    positions, bring it close to the floor.
+    """
 
     steps: int = 3000
-    batch: int = 256
-    lr: float = 1e-3
-    hidden: int = 256
-    depth: int = 3
+    batch: int = 128
+    lr: float = 2e-3
+    channels: tuple[int, ...] = (16, 32)
+    attention: bool = True
     timesteps: int = 1000
     schedule: str = "cosine"
     ema: float = 0.999
@@ -213,10 +219,10 @@ class DiffusionFit:
 @artifact(
     "digits-diffusion",
     deps=("digits-classifier",),
-    params={"smoke": DiffusionFit(steps=20, batch=32, hidden=32, depth=1, timesteps=50, evals=2,
+    params={"smoke": DiffusionFit(steps=20, batch=32, channels=(8, 16), timesteps=50, evals=2,
                                   eval_ddim_steps=5, n_eval=200),
             "quick": DiffusionFit(),
-            "full": DiffusionFit(steps=30000, hidden=512, depth=4, evals=10, ema=0.9995)},
+            "full": DiffusionFit(steps=30000, channels=(64, 128), evals=10, ema=0.9995)},
     outputs=("diffusion.pt", "samples.pt", "eval.json"),
     seed=12,
     data=DIGITS,
@@ -237,9 +243,9 @@ def digits_diffusion(ctx, p: DiffusionFit):
     from genai_report.training.loop import TrainConfig, train
 
     d, evaluator, batch = _setup(ctx)
-    model = Diffusion(DiffusionConfig(data_shape=(1, 8, 8), timesteps=p.timesteps, hidden=p.hidden,
-                                      depth=p.depth, n_classes=10, clip=1.0,
-                                      schedule=p.schedule)).to(ctx.device)
+    model = Diffusion(DiffusionConfig(data_shape=(1, 8, 8), timesteps=p.timesteps, denoiser="unet",
+                                      channels=p.channels, attention=p.attention, n_classes=10,
+                                      clip=1.0, schedule=p.schedule)).to(ctx.device)
     ema = EMA(model, p.ema)
     gen, eval_gen = ctx.generator(), ctx.generator(1)
     clock = {"t0": time.perf_counter(), "eval": 0.0}

@@ -3,8 +3,8 @@
 Three pieces, each usable alone:
 
 * :class:`NoiseSchedule` - the forward process ``q(x_t | x_0)`` in closed form.
-* :class:`MLPDenoiser` - a residual MLP that predicts the added noise from ``(x_t, t, y)``; it
-  flattens its input, so it serves 2-D points, 8x8 digits and VAE latents alike.
+* a denoiser from :mod:`genai_report.models.denoisers` that predicts the added noise from
+  ``(x_t, t, y)``: a residual MLP for points and latent codes, or a small U-Net for images.
 * :class:`Diffusion` - the training loss and the samplers: ancestral DDPM, DDIM (Song et al.
   2021) with any number of steps, and classifier-free guidance (Ho & Salimans 2022).
 
@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genai_report.models.denoisers import MLPDenoiser, UNetDenoiser, check_unet_shape
+
 
 @dataclass(frozen=True)
 class DiffusionConfig:
@@ -31,8 +33,13 @@ class DiffusionConfig:
         timesteps: number of diffusion steps T.
         schedule: ``"linear"`` (Ho et al. 2020) or ``"cosine"`` (Nichol & Dhariwal 2021).
         beta_start, beta_end: range of the linear schedule (scaled by 1000 / T).
-        hidden: width of the denoiser MLP.
-        depth: number of residual blocks.
+        denoiser: ``"mlp"`` (:class:`~genai_report.models.denoisers.MLPDenoiser`, any data)
+            or ``"unet"`` (:class:`~genai_report.models.denoisers.UNetDenoiser`, images
+            ``(C, H, W)``).
+        hidden: width of the MLP denoiser.
+        depth: number of residual blocks of the MLP denoiser.
+        channels: the U-Net's channels at each resolution, finest first.
+        attention: self-attention at the U-Net's coarsest resolution.
         n_classes: number of labels for conditioning (0: unconditional).
         clip: clamp predicted ``x_0`` to ``[-clip, clip]`` while sampling (0: never).
     """
@@ -42,8 +49,11 @@ class DiffusionConfig:
     schedule: str = "linear"
     beta_start: float = 1e-4
     beta_end: float = 0.02
+    denoiser: str = "mlp"
     hidden: int = 256
     depth: int = 3
+    channels: tuple[int, ...] = (32, 64)
+    attention: bool = True
     n_classes: int = 0
     clip: float = 0.0
 
@@ -54,6 +64,13 @@ class DiffusionConfig:
             raise ValueError(f"schedule must be 'linear' or 'cosine', got '{self.schedule}'.")
         if self.hidden < 1 or self.depth < 1 or self.n_classes < 0:
             raise ValueError("hidden and depth must be >= 1 and n_classes >= 0.")
+        if self.denoiser not in ("mlp", "unet"):
+            raise ValueError(f"denoiser must be 'mlp' or 'unet', got '{self.denoiser}'.")
+        if not self.channels or min(self.channels) < 1:
+            raise ValueError(f"channels must be a non-empty tuple of positive ints, got "
+                             f"{self.channels}.")
+        if self.denoiser == "unet":
+            check_unet_shape(self.data_shape, self.channels)
 
     @property
     def dim(self) -> int:
@@ -132,63 +149,6 @@ class NoiseSchedule(nn.Module):
         return (1 - b).sqrt() * x + b.sqrt() * noise
 
 
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding ``(B, dim)`` of (possibly fractional) timesteps ``(B,)``."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
-    args = t.float()[:, None] * freqs[None]  # (B, half)
-    return torch.cat([args.sin(), args.cos()], dim=1)
-
-
-class _Block(nn.Module):
-    def __init__(self, hidden: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(hidden)
-        self.fc1 = nn.Linear(hidden, 2 * hidden)
-        self.fc2 = nn.Linear(2 * hidden, hidden)
-        self.emb = nn.Linear(hidden, hidden)
-
-    def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        z = self.norm(h) + self.emb(emb)
-        return h + self.fc2(F.silu(self.fc1(z)))
-
-
-class MLPDenoiser(nn.Module):
-    """Predicts the noise in ``x_t`` from ``(x_t, t, y)`` with a residual MLP.
-
-    Label ``n_classes`` is the "no label" token that classifier-free guidance trains with.
-
-    Args:
-        dim: number of scalars per example (the input is flattened).
-        hidden: width.
-        depth: number of residual blocks.
-        n_classes: number of labels (0: unconditional).
-    """
-
-    def __init__(self, dim: int, hidden: int = 256, depth: int = 3, n_classes: int = 0):
-        super().__init__()
-        self.hidden = hidden
-        self.inp = nn.Linear(dim, hidden)
-        self.time = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-        self.label = nn.Embedding(n_classes + 1, hidden) if n_classes else None
-        self.blocks = nn.ModuleList(_Block(hidden) for _ in range(depth))
-        self.out = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, dim))
-        nn.init.zeros_(self.out[-1].weight)
-        nn.init.zeros_(self.out[-1].bias)
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
-                ) -> torch.Tensor:
-        """Noise prediction, the same shape as ``x``."""
-        shape = x.shape
-        emb = self.time(timestep_embedding(t, self.hidden))  # (B, H)
-        if self.label is not None and y is not None:
-            emb = emb + self.label(y)
-        h = self.inp(x.reshape(len(x), -1))  # (B, H)
-        for block in self.blocks:
-            h = block(h, emb)
-        return self.out(h).reshape(shape)
-
-
 class Diffusion(nn.Module):
     """A DDPM: noise-prediction loss, DDPM/DDIM samplers and classifier-free guidance.
 
@@ -201,7 +161,11 @@ class Diffusion(nn.Module):
         self.config = config
         self.schedule = NoiseSchedule(config.timesteps, config.schedule, config.beta_start,
                                       config.beta_end)
-        self.denoiser = MLPDenoiser(config.dim, config.hidden, config.depth, config.n_classes)
+        if config.denoiser == "unet":
+            self.denoiser = UNetDenoiser(config.data_shape, config.channels, config.n_classes,
+                                         config.attention)
+        else:
+            self.denoiser = MLPDenoiser(config.dim, config.hidden, config.depth, config.n_classes)
 
     @property
     def null_label(self) -> int:
@@ -216,7 +180,9 @@ class Diffusion(nn.Module):
     def load(cls, blob: dict, device: torch.device | str = "cpu") -> Diffusion:
         """Rebuild from :meth:`checkpoint` output."""
         cfg = dict(blob["config"])
-        cfg["data_shape"] = tuple(cfg["data_shape"])
+        for key in ("data_shape", "channels"):
+            if key in cfg:
+                cfg[key] = tuple(cfg[key])
         model = cls(DiffusionConfig(**cfg))
         model.load_state_dict(blob["state"])
         return model.to(device).eval()

@@ -1,0 +1,82 @@
+"""Chapter benchmark: one chapter's figures built from an empty cache, then again, cached.
+
+A chapter is the set of figure nodes whose names start with a prefix (``families-``,
+``transformers-``...), together with every node they depend on. The script runs
+``genai-report figures --only ...`` twice in a scratch cache, in a subprocess as a user
+would, and prints:
+
+* the clean wall time and the nodes it ran, with each node's own time (slowest first),
+* the cached re-run's wall time and the nodes it re-ran (goal: 0).
+
+Goals on the 2-core CPU, quick profile: ``families`` within 8 minutes, ``transformers``
+within 4. Run it with nothing else busy on the machine::
+
+    python benchmarks/bench_chapter.py families
+    python benchmarks/bench_chapter.py transformers --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def chapter_nodes(prefix: str) -> list[str]:
+    """Names of the figure nodes of a chapter (names starting with ``prefix-``)."""
+    from genai_report.pipeline.registry import load_registry
+
+    names = sorted(n for n in load_registry().nodes if n.startswith(f"{prefix}-"))
+    if not names:
+        raise SystemExit(f"No node name starts with '{prefix}-'; see `genai-report list`.")
+    return names
+
+
+def run(names: list[str], cache: Path, profile: str, jobs: int) -> tuple[float, str]:
+    """Build ``names`` (and their dependencies) once; return wall seconds and the log."""
+    cmd = [sys.executable, "-m", "genai_report.cli", "figures", "--profile", profile,
+           "--no-progress", "--jobs", str(jobs)]
+    for name in names:
+        cmd += ["--only", name]
+    env = {**os.environ, "GENAI_REPORT_CACHE_DIR": str(cache)}
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if out.returncode:
+        raise SystemExit(f"The build failed:\n{out.stderr[-4000:]}")
+    return wall, out.stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("chapter", help="node-name prefix, e.g. families or transformers")
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args()
+
+    names = chapter_nodes(args.chapter)
+    with tempfile.TemporaryDirectory(prefix="bench-chapter-") as tmp:
+        cache = Path(tmp)
+        clean, _ = run(names, cache, args.profile, args.jobs)
+        records = sorted((cache / args.profile).glob("*/record.json"))
+        times = {r.parent.name: json.loads(r.read_text())["wall_time_s"] for r in records}
+        cached, log = run(names, cache, args.profile, args.jobs)
+        reran = log.count(" done in ")
+
+    print(f"chapter '{args.chapter}', profile {args.profile}, --jobs {args.jobs}: "
+          f"{len(names)} figures, {len(times)} nodes with dependencies")
+    print(f"clean build:  {clean:7.1f} s")
+    for name, t in sorted(times.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:32s} {t:7.1f} s")
+    print(f"cached build: {cached:7.1f} s, {reran} node(s) re-run")
+
+
+if __name__ == "__main__":
+    main()

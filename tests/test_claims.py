@@ -76,3 +76,16 @@ def test_the_first_design_weights_are_the_cheapest():
 
     assert mid["mean_ink"] < first["mean_ink"]
     assert cost(first, mid) < cost(mid, strongest)
+
+
+def test_latent_diffusion_is_bounded_by_its_decoder_not_its_codes():
+    # docs/types/hybrids.md
+    ld = metrics("digits-latent-diffusion")
+    table = metrics("families-latent-diffusion")
+    ceiling = ld["decoded_real_codes"]["fid"]
+    assert ld["fid"] < table["vae"]["fid"]  # far better than the prior's samples
+    assert ld["fid"] < 1.5 * ceiling  # close to what real codes give
+    assert ceiling > 5 * table["diffusion"]["fid"]  # the decoder is what holds it back
+    assert ld["active_latent_dims"] < ld["latent_dims"]
+    assert ld["unclamped"]["fid"] > 2 * ld["fid"]
+    assert ld["unclamped"]["code_abs_max"] > 10 * ld["code_clip"]

@@ -1,9 +1,8 @@
-"""Trained models of the "families of generative models" chapter that learn 8x8 digits.
+"""Trained models of the "families of generative models" chapter that learn 8x8 digits: the
+feature classifier behind the digits FID, the DCGAN, the VAEs and the PixelCNN.
 
-Every family learns the same training split of scikit-learn's digits and is scored on one
-scale by :class:`genai_report.metrics.fid.DigitsEvaluator` against the held-out test split: a
-digits "FID", precision/recall and the class histogram of its samples. Each node saves its
-model (with the config to rebuild it), ``samples.pt`` (the scored samples) and ``eval.json``.
+The diffusion models (pixel and latent) are in :mod:`genai_report.artifacts.digits_diffusion`;
+what the nodes share is in :mod:`genai_report.artifacts._digits_common`.
 """
 
 from __future__ import annotations
@@ -11,52 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from genai_report.data.digits import data_file
+from genai_report.artifacts._digits_common import DIGITS, save_eval, setup
 from genai_report.pipeline import artifact
-
-DIGITS = (data_file,)
-
-
-def _setup(ctx):
-    """Digits on the device, the evaluator, and a batch sampler."""
-    import torch
-
-    from genai_report.data import digits
-    from genai_report.metrics.fid import DigitsClassifier, DigitsEvaluator
-
-    d = digits.load()
-    blob = torch.load(ctx.input("digits-classifier", "classifier.pt"), weights_only=True)
-    from genai_report.metrics.fid import ClassifierConfig
-
-    clf = DigitsClassifier(ClassifierConfig(**blob["config"]))
-    clf.load_state_dict(blob["state"])
-    clf = clf.to(ctx.device).eval()
-    x, y = d.x_train.to(ctx.device), d.y_train.to(ctx.device)
-
-    def batch(n, gen):
-        idx = torch.randint(0, len(x), (n,), generator=gen).to(ctx.device)
-        return x[idx], y[idx]
-
-    return d, DigitsEvaluator(clf, d.x_test), batch
-
-
-def _save_eval(ctx, samples, metrics: dict) -> None:
-    import torch
-
-    torch.save(samples.cpu(), ctx.output("samples.pt"))
-    ctx.output("eval.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
-
-
-def load_classifier(path, device="cpu"):
-    """Rebuild the digits classifier saved by the ``digits-classifier`` node."""
-    import torch
-
-    from genai_report.metrics.fid import ClassifierConfig, DigitsClassifier
-
-    blob = torch.load(path, weights_only=True)
-    model = DigitsClassifier(ClassifierConfig(**blob["config"]))
-    model.load_state_dict(blob["state"])
-    return model.to(device).eval()
 
 
 # --------------------------------------------------------------------------- classifier
@@ -163,7 +118,7 @@ def digits_gan(ctx, p: DCGANFit):
 
     from genai_report.models.gan import GAN, GANConfig, GANTrainConfig, train_gan
 
-    d, evaluator, batch = _setup(ctx)
+    d, evaluator, batch = setup(ctx)
     gan = GAN(GANConfig(kind="dcgan", latent_dim=p.latent_dim, width=p.width, loss=p.loss,
                         minibatch_std=p.minibatch_std)).to(ctx.device)
     eval_gen = ctx.generator(1)
@@ -187,113 +142,7 @@ def digits_gan(ctx, p: DCGANFit):
         "d_loss_first": sum(hist["d_loss"][:20]) / min(20, len(hist["d_loss"])),
         "d_loss_last": sum(hist["d_loss"][-20:]) / min(20, len(hist["d_loss"])),
     }
-    _save_eval(ctx, samples, metrics)
-    return metrics
-
-
-# --------------------------------------------------------------------------- diffusion
-@dataclass(frozen=True)
-class DiffusionFit:
-    """Parameters of the class-conditional pixel diffusion model.
-
-    The denoiser is a small U-Net (``channels`` per resolution: 8x8, then 4x4). With the
-    residual MLP that the 2-D and latent models use, the same training time left the digits
-    FID several times the real-data floor; convolutions, which share weights across
-    positions, bring it close to the floor.
-    """
-
-    steps: int = 3000
-    batch: int = 128
-    lr: float = 2e-3
-    channels: tuple[int, ...] = (16, 32)
-    attention: bool = True
-    timesteps: int = 1000
-    schedule: str = "cosine"
-    ema: float = 0.999
-    p_uncond: float = 0.1
-    evals: int = 5
-    eval_ddim_steps: int = 50
-    n_eval: int = 1347
-
-
-@artifact(
-    "digits-diffusion",
-    deps=("digits-classifier",),
-    params={"smoke": DiffusionFit(steps=20, batch=32, channels=(8, 16), timesteps=50, evals=2,
-                                  eval_ddim_steps=5, n_eval=200),
-            "quick": DiffusionFit(),
-            "full": DiffusionFit(steps=30000, channels=(64, 128), evals=10, ema=0.9995)},
-    outputs=("diffusion.pt", "samples.pt", "eval.json"),
-    seed=12,
-    data=DIGITS,
-)
-def digits_diffusion(ctx, p: DiffusionFit):
-    """Train a class-conditional DDPM (with label dropout for guidance); score it over time.
-
-    Samples are scored with labels cycling through the ten classes (the uniform class prior,
-    guidance scale 1), from an exponential moving average of the weights; the unconditional
-    model (the null label) is scored too, as ``fid_unconditional``.
-    """
-    import time
-
-    import torch
-
-    from genai_report.data.digits import balanced_labels
-    from genai_report.models.diffusion import EMA, Diffusion, DiffusionConfig
-    from genai_report.training.loop import TrainConfig, train
-
-    d, evaluator, batch = _setup(ctx)
-    model = Diffusion(DiffusionConfig(data_shape=(1, 8, 8), timesteps=p.timesteps, denoiser="unet",
-                                      channels=p.channels, attention=p.attention, n_classes=10,
-                                      clip=1.0, schedule=p.schedule)).to(ctx.device)
-    ema = EMA(model, p.ema)
-    gen, eval_gen = ctx.generator(), ctx.generator(1)
-    clock = {"t0": time.perf_counter(), "eval": 0.0}
-    curve = []
-    labels = balanced_labels(p.n_eval, ctx.device)
-
-    def loss_fn(m, step):
-        if step:
-            ema.update(m)  # the weights after the previous optimiser step
-        x, y = batch(p.batch, gen)
-        return m.loss(x, y, generator=gen, p_uncond=p.p_uncond)
-
-    def eval_fn(m):
-        e0 = time.perf_counter()
-        ema.update(m)
-        s = ema.shadow.sample(p.n_eval, generator=eval_gen, y=labels, method="ddim",
-                              steps=p.eval_ddim_steps)
-        r = evaluator(s)
-        clock["eval"] += time.perf_counter() - e0
-        curve.append({"time_s": e0 - clock["t0"] - (clock["eval"] - (time.perf_counter() - e0)),
-                      **{k: r[k] for k in ("fid", "precision", "recall", "classes_covered")}})
-        return {"fid": r["fid"]}
-
-    cfg = TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.steps // 20,
-                      eval_every=max(1, p.steps // p.evals))
-    hist = train(model, loss_fn, cfg, eval_fn=eval_fn, progress=ctx.progress, record_every=10)
-    for (step, _), row in zip(hist.evals, curve, strict=True):
-        row["step"] = step
-    model = ema.shadow
-    samples = model.sample(p.n_eval, generator=ctx.generator(2), y=labels, method="ddim",
-                           steps=p.eval_ddim_steps)
-    metrics = evaluator(samples)
-    uncond = evaluator(model.sample(p.n_eval, generator=ctx.generator(3), method="ddim",
-                                    steps=p.eval_ddim_steps))
-    torch.save(model.checkpoint(), ctx.output("diffusion.pt"))
-    metrics = {
-        **metrics,
-        "fid_unconditional": uncond["fid"],
-        "classes_covered_unconditional": uncond["classes_covered"],
-        "sampler": f"DDIM {p.eval_ddim_steps} steps, labels 0-9 in turn, guidance 1, EMA weights",
-        "train_time_s": hist.wall_time_s - clock["eval"],
-        "steps": p.steps,
-        "curve": curve,
-        "first_loss": hist.train_loss[0],
-        "last_loss": sum(hist.train_loss[-10:]) / len(hist.train_loss[-10:]),
-        "loss_curve": {"step": hist.steps, "loss": hist.train_loss},
-    }
-    _save_eval(ctx, samples, metrics)
+    save_eval(ctx, samples, metrics)
     return metrics
 
 
@@ -323,7 +172,7 @@ def _fit_vae(ctx, p: VAEFit, beta: float, offset: int):
     from genai_report.models.vae import VAE, VAEConfig
     from genai_report.training.loop import TrainConfig, train
 
-    d, evaluator, batch = _setup(ctx)
+    d, evaluator, batch = setup(ctx)
     gen = ctx.generator(offset)
     model = VAE(VAEConfig(latent_dim=p.latent_dim, hidden=p.hidden, beta=beta)).to(ctx.device)
     hist = train(model, lambda m, s: m.loss(batch(p.batch, gen)[0], gen),
@@ -360,7 +209,7 @@ def digits_vae(ctx, p: VAEFit):
 
     model, samples, metrics = _fit_vae(ctx, p, p.betas[0], 0)
     torch.save(model.checkpoint(), ctx.output("vae.pt"))
-    _save_eval(ctx, samples, metrics)
+    save_eval(ctx, samples, metrics)
     return metrics
 
 
@@ -418,7 +267,7 @@ def digits_pixelcnn(ctx, p: PixelCNNFit):
     from genai_report.models.pixelcnn import PixelCNN, PixelCNNConfig
     from genai_report.training.loop import TrainConfig, train
 
-    d, evaluator, batch = _setup(ctx)
+    d, evaluator, batch = setup(ctx)
     gen = ctx.generator()
     model = PixelCNN(PixelCNNConfig(channels=p.channels, layers=p.layers)).to(ctx.device)
     hist = train(model, lambda m, s: m.loss(batch(p.batch, gen)[0]),
@@ -438,76 +287,5 @@ def digits_pixelcnn(ctx, p: PixelCNNFit):
         "train_time_s": hist.wall_time_s,
     })
     torch.save(model.checkpoint(), ctx.output("pixelcnn.pt"))
-    _save_eval(ctx, samples, metrics)
-    return metrics
-
-
-# --------------------------------------------------------------------------- latent diffusion
-@dataclass(frozen=True)
-class LatentDiffusionFit:
-    """Parameters of the latent diffusion model trained in ``digits-vae``'s latent space."""
-
-    steps: int = 2000
-    batch: int = 256
-    lr: float = 1e-3
-    hidden: int = 256
-    depth: int = 3
-    timesteps: int = 1000
-    ddim_steps: int = 50
-    n_eval: int = 1347
-
-
-@artifact(
-    "digits-latent-diffusion",
-    deps=("digits-classifier", "digits-vae"),
-    params={"smoke": LatentDiffusionFit(steps=20, hidden=32, depth=1, timesteps=50, ddim_steps=5,
-                                        n_eval=200),
-            "quick": LatentDiffusionFit(),
-            "full": LatentDiffusionFit(steps=20000, hidden=512)},
-    outputs=("latent_diffusion.pt", "samples.pt", "eval.json"),
-    seed=16,
-    data=DIGITS,
-)
-def digits_latent_diffusion(ctx, p: LatentDiffusionFit):
-    """Train a class-conditional diffusion model on the VAE's latents (Stable Diffusion's shape).
-
-    Scored like ``digits-diffusion``: labels 0-9 in turn, guidance scale 1, DDIM.
-    """
-    import torch
-
-    from genai_report.data.digits import balanced_labels
-    from genai_report.models.diffusion import Diffusion, DiffusionConfig
-    from genai_report.models.latent_diffusion import LatentDiffusion
-    from genai_report.models.vae import VAE
-    from genai_report.training.loop import TrainConfig, train
-
-    d, evaluator, _ = _setup(ctx)
-    vae = VAE.load(torch.load(ctx.input("digits-vae", "vae.pt"), weights_only=True), ctx.device)
-    with torch.no_grad():
-        mu = vae.encode(d.x_train.to(ctx.device))[0]  # (N, latent)
-    scale = float(mu.std())
-    z, y = mu / scale, d.y_train.to(ctx.device)
-    diff = Diffusion(DiffusionConfig(data_shape=(vae.config.latent_dim,), timesteps=p.timesteps,
-                                     hidden=p.hidden, depth=p.depth, n_classes=10,
-                                     schedule="cosine")).to(ctx.device)
-    gen = ctx.generator()
-
-    def loss_fn(m, step):
-        idx = torch.randint(0, len(z), (p.batch,), generator=gen).to(ctx.device)
-        return m.loss(z[idx], y[idx], generator=gen)
-
-    hist = train(diff, loss_fn, TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.steps // 20),
-                 progress=ctx.progress, record_every=10)
-    ldm = LatentDiffusion(vae, diff, scale)
-    samples = ldm.sample(p.n_eval, generator=ctx.generator(1), steps=p.ddim_steps,
-                         y=balanced_labels(p.n_eval, ctx.device))
-    metrics = evaluator(samples)
-    metrics.update({
-        "latent_scale": scale,
-        "first_loss": hist.train_loss[0],
-        "last_loss": sum(hist.train_loss[-10:]) / len(hist.train_loss[-10:]),
-        "train_time_s": hist.wall_time_s,
-    })
-    torch.save({"diffusion": diff.checkpoint(), "scale": scale}, ctx.output("latent_diffusion.pt"))
-    _save_eval(ctx, samples, metrics)
+    save_eval(ctx, samples, metrics)
     return metrics

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def load_digits_classifier(ctx):
-    from genai_report.artifacts.digits_models import load_classifier
+    from genai_report.metrics.fid import load_classifier
 
     return load_classifier(ctx.input("digits-classifier", "classifier.pt"), ctx.device)
 

@@ -19,9 +19,14 @@ def load_eval(ctx, node: str) -> dict:
     return json.loads(ctx.input(node, "eval.json").read_text())
 
 
+def fid_floor(ctx) -> float:
+    """The digits FID between real training and test digits (from ``digits-classifier``)."""
+    return float(load_eval(ctx, "digits-classifier")["fid_floor"])
+
+
 def classifier(ctx):
     """The trained digits classifier, on the node's device."""
-    from genai_report.artifacts.digits_models import load_classifier
+    from genai_report.metrics.fid import load_classifier
 
     return load_classifier(ctx.input("digits-classifier", "classifier.pt"), ctx.device)
 

@@ -222,8 +222,8 @@ def bias(ctx, p: BiasPlot):
     import matplotlib.pyplot as plt
     import torch
 
-    from genai_report.artifacts.digits_models import load_classifier
     from genai_report.data import digits
+    from genai_report.metrics.fid import load_classifier
     from genai_report.models.diffusion import Diffusion
     from genai_report.plotting import save_figure
 

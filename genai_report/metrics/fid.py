@@ -174,3 +174,11 @@ class DigitsEvaluator:
             "class_histogram": hist,
             "classes_covered": classes_covered(hist),
         }
+
+
+def load_classifier(path, device: torch.device | str = "cpu") -> DigitsClassifier:
+    """Rebuild the digits classifier saved by the ``digits-classifier`` node, in eval mode."""
+    blob = torch.load(path, weights_only=True)
+    model = DigitsClassifier(ClassifierConfig(**blob["config"]))
+    model.load_state_dict(blob["state"])
+    return model.to(device).eval()

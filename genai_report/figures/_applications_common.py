@@ -1,21 +1,7 @@
-"""Helpers shared by the digits application figures."""
+"""Helpers shared by the digits application figures (the trained models are loaded with
+:mod:`genai_report.figures._families_common`)."""
 
 from __future__ import annotations
-
-
-def load_digits_classifier(ctx):
-    from genai_report.metrics.fid import load_classifier
-
-    return load_classifier(ctx.input("digits-classifier", "classifier.pt"), ctx.device)
-
-
-def load_digits_diffusion(ctx):
-    import torch
-
-    from genai_report.models.diffusion import Diffusion
-
-    blob = torch.load(ctx.input("digits-diffusion", "diffusion.pt"), weights_only=True)
-    return Diffusion.load(blob, ctx.device)
 
 
 def show_digit(ax, img):

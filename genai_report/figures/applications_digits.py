@@ -7,11 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genai_report.data.digits import data_file
-from genai_report.figures._applications_common import (
-    load_digits_classifier,
-    load_digits_diffusion,
-    show_digit,
-)
+from genai_report.figures._applications_common import show_digit
+from genai_report.figures._families_common import classifier, diffusion
 from genai_report.pipeline import figure
 
 
@@ -63,7 +60,7 @@ def tstr(ctx, p: TSTR):
     from genai_report.plotting import save_figure
 
     d = digits.load()
-    clf = load_digits_classifier(ctx)
+    clf = classifier(ctx)
     gen = ctx.generator(1)
     labels = torch.arange(p.n_train) % 10
     sources = {"real data": (d.x_train[: p.n_train], d.y_train[: p.n_train], "real")}
@@ -72,7 +69,7 @@ def tstr(ctx, p: TSTR):
         with torch.no_grad():
             y = clf(x.to(ctx.device)).argmax(-1).cpu()
         sources[name] = (x, y, "pseudo-labelled")
-    diff = load_digits_diffusion(ctx)
+    diff = diffusion(ctx)
     x = diff.sample(p.n_train, generator=gen, y=labels, method="ddim", steps=p.ddim_steps).cpu()
     sources["diffusion"] = (x, labels, "conditional")
     vae = VAE.load(torch.load(ctx.input("digits-vae", "vae.pt"), weights_only=True), ctx.device)
@@ -144,7 +141,7 @@ def inpainting(ctx, p: Inpainting):
     from genai_report.plotting import save_figure
 
     d = digits.load()
-    model, clf = load_digits_diffusion(ctx), load_digits_classifier(ctx)
+    model, clf = diffusion(ctx), classifier(ctx)
     x, y = d.x_test[: p.n], d.y_test[: p.n]
     mean_img = d.x_train.mean(0, keepdim=True)
     out, shown = {}, {}
@@ -303,7 +300,7 @@ def design(ctx, p: Design):
     from genai_report.applications.design import ink, property_guided_sample
     from genai_report.plotting import save_figure
 
-    model, clf = load_digits_diffusion(ctx), load_digits_classifier(ctx)
+    model, clf = diffusion(ctx), classifier(ctx)
     y = torch.arange(10).repeat_interleave(p.per_class)
     rows, grids = [], []
     for w in ctx.progress(p.weights, desc="weights"):

@@ -116,9 +116,13 @@ def ddim_steps(ctx, p: Steps):
         m = ev(s)
         ddpm = {"steps": T, "time_s": dt, "fid": m["fid"], "precision": m["precision"],
                 "recall": m["recall"]}
-    # the same sampler with fresh noise: how much the FID estimate itself varies
-    spread = [ev(model.sample(p.n, generator=ctx.generator(1000 + i), y=y, method="ddim",
-                              steps=50))["fid"] for i in ctx.progress(range(p.seeds), desc="seeds")]
+    by_steps = {str(r["steps"]): r for r in rows}
+    # the same sampler with fresh noise: how much the FID estimate itself varies (the
+    # DDIM-50 point above, when there is one, is the first draw)
+    spread = [by_steps["50"]["fid"]] if "50" in by_steps else []
+    spread += [ev(model.sample(p.n, generator=ctx.generator(1000 + i), y=y, method="ddim",
+                               steps=50))["fid"]
+               for i in ctx.progress(range(p.seeds - len(spread)), desc="seeds")]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, key in zip(axes, ("fid", "time_s"), strict=True):
         ax.plot([r["steps"] for r in rows], [r[key] for r in rows], marker="o", label="DDIM")
@@ -133,7 +137,6 @@ def ddim_steps(ctx, p: Steps):
     axes[0].legend()
     save_figure(fig, ctx.output("ddim_steps.svg"))
     best = min(rows, key=lambda r: r["fid"])
-    by_steps = {str(r["steps"]): r for r in rows}
     mean = sum(spread) / len(spread)
     out = {"ddim": by_steps, "ddpm": ddpm, "fid_floor": fid_floor(ctx), "best_ddim": best,
            "ddim50_seeds": {"fid": spread, "mean": mean,

@@ -8,8 +8,7 @@ model (with the config to rebuild it), ``samples.pt`` (the scored samples) and `
 
 from __future__ import annotations
 
-import json
-
+from genai_report.artifacts._outputs import write_json
 from genai_report.data.digits import data_file
 
 DIGITS = (data_file,)
@@ -44,4 +43,4 @@ def save_eval(ctx, samples, metrics: dict) -> None:
     import torch
 
     torch.save(samples.cpu(), ctx.output("samples.pt"))
-    ctx.output("eval.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+    write_json(ctx, "eval.json", metrics)

@@ -7,10 +7,10 @@ what the nodes share is in :mod:`genai_report.artifacts._digits_common`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from genai_report.artifacts._digits_common import DIGITS, save_eval, setup
+from genai_report.artifacts._outputs import write_json
 from genai_report.pipeline import artifact
 
 
@@ -77,7 +77,7 @@ def digits_classifier(ctx, p: ClassifierFit):
         "last_loss": hist.train_loss[-1],
         "train_time_s": hist.wall_time_s,
     }
-    ctx.output("eval.json").write_text(json.dumps(out, indent=1, sort_keys=True))
+    write_json(ctx, "eval.json", out)
     return out
 
 
@@ -232,7 +232,7 @@ def digits_vae_2d(ctx, p: VAEFit):
         blobs[str(beta)] = model.checkpoint()
         out[f"beta_{beta:g}"] = metrics
     torch.save(blobs, ctx.output("vaes.pt"))
-    ctx.output("eval.json").write_text(json.dumps(out, indent=1, sort_keys=True))
+    write_json(ctx, "eval.json", out)
     return out
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from genai_report.artifacts._outputs import write_json
+
 
 def corpus_file():
     """The corpus the runs train on (declared in the nodes' ``data=``)."""
@@ -135,7 +137,6 @@ def train_run(ctx, p: ScalingRun):
 
 
 def _train_run(ctx, p: ScalingRun):
-    import json
     import time
 
     import torch
@@ -148,7 +149,7 @@ def _train_run(ctx, p: ScalingRun):
 
     if not p.active:
         torch.save({}, ctx.output("model.pt"))
-        ctx.output("run.json").write_text('{"active": false}')
+        write_json(ctx, "run.json", {"active": False}, indent=None)
         return {"active": False}
     path = corpus_file()
     text = load_corpus(path)
@@ -233,7 +234,7 @@ def _train_run(ctx, p: ScalingRun):
         "warmup_steps": p.warmup_steps,
         "block_size": p.block_size,
     }
-    ctx.output("run.json").write_text(json.dumps(out))
+    write_json(ctx, "run.json", out, indent=None)
     return out
 
 
@@ -275,7 +276,6 @@ def finetune(ctx, p: FineTune):
 
 def _finetune(ctx, p: FineTune):
     import copy
-    import json
 
     import torch
 
@@ -333,7 +333,7 @@ def _finetune(ctx, p: FineTune):
         results.append({"method": "lora", "rank": rank, "trainable": n_trainable, **info,
                         **merged, "merge_abs_diff": abs(merged["code_val_loss"]
                                                         - adapted["code_val_loss"])})
-    ctx.output("finetune.json").write_text(json.dumps(results))
+    write_json(ctx, "finetune.json", results, indent=None)
     by = {(r["method"] if r["method"] != "lora" else f"lora_r{r['rank']}"): r for r in results}
     return {"base": p.base, "base_params": count_parameters(base)["total"],
             "results": by, "steps": p.steps, "tokens": p.steps * p.batch_size * T}

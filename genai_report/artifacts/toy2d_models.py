@@ -8,9 +8,9 @@ held-out points and, on the ring, by the number of modes it covers.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from genai_report.artifacts._outputs import write_json
 from genai_report.pipeline import artifact
 
 
@@ -89,7 +89,7 @@ def ring_gan(ctx, p: RingGANFit):
                      "loss": cfg.loss, "minibatch_std": cfg.minibatch_std,
                      "modes_over_training": [m["modes_covered"] for _, _, m in hist["evals"]]}
     torch.save(blobs, ctx.output("gans.pt"))
-    ctx.output("eval.json").write_text(json.dumps(out, indent=1, sort_keys=True))
+    write_json(ctx, "eval.json", out)
     return out
 
 
@@ -154,7 +154,7 @@ def toy2d_flow(ctx, p: FlowFit):
                      "last_loss": sum(hist.train_loss[-10:]) / len(hist.train_loss[-10:]),
                      "train_time_s": hist.wall_time_s}
     torch.save(blobs, ctx.output("flows.pt"))
-    ctx.output("eval.json").write_text(json.dumps(out, indent=1, sort_keys=True))
+    write_json(ctx, "eval.json", out)
     return out
 
 
@@ -219,7 +219,7 @@ def toy2d_ebm(ctx, p: EBMFit):
            "energy_uniform_noise": e_noise, "first_gap": sum(gaps[:20]) / len(gaps[:20]),
            "last_gap": sum(gaps[-20:]) / len(gaps[-20:]), "sample_steps": p.sample_steps,
            "train_time_s": hist.wall_time_s}
-    ctx.output("eval.json").write_text(json.dumps(out, indent=1, sort_keys=True))
+    write_json(ctx, "eval.json", out)
     return out
 
 
@@ -276,5 +276,5 @@ def toy2d_diffusion(ctx, p: Diffusion2DFit):
                      "last_loss": sum(hist.train_loss[-10:]) / len(hist.train_loss[-10:]),
                      "train_time_s": hist.wall_time_s}
     torch.save(blobs, ctx.output("diffusions.pt"))
-    ctx.output("eval.json").write_text(json.dumps(out, indent=1, sort_keys=True))
+    write_json(ctx, "eval.json", out)
     return out

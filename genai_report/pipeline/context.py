@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -78,6 +79,23 @@ class NodeContext:
         if not path.is_file():
             raise FileNotFoundError(f"Dependency '{dep}' has no output '{name}' ({path}).")
         return path
+
+    def input_metrics(self, dep: str) -> dict[str, Any]:
+        """The metrics dependency ``dep`` recorded (its ``record.json``), timings included.
+
+        Outputs are what dependents' keys hash; metrics are not. Read run-to-run
+        measurements (training and sampling times) here, and everything a figure must
+        stay consistent with from ``dep``'s outputs (:meth:`input`).
+        """
+        if dep not in self.dep_dirs:
+            raise ConfigError(
+                f"Node '{self.node.name}' reads the record of '{dep}', which is not in its "
+                f"deps={self.node.deps}. Add it to the decorator's deps."
+            )
+        path = self.dep_dirs[dep] / "record.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"Dependency '{dep}' has no record ({path}).")
+        return json.loads(path.read_text()).get("metrics", {})
 
     def generator(self, offset: int = 0, device: str | None = "cpu") -> torch.Generator:
         """A fresh ``torch.Generator`` seeded with ``seed + offset``.

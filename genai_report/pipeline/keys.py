@@ -2,127 +2,73 @@
 
 A node's key is the SHA-256 of everything that can change its outputs:
 
-* the source of the code it really runs: its own module and, transitively, every module
-  of the same top-level package that it imports (found by reading ``import`` statements,
-  including those inside functions, so lazy imports count). The pipeline's own machinery
-  (``pipeline``, ``mkdocs_plugin``, ``cli``) is left out: it moves files around and does
-  not shape a figure. Editing a model file therefore re-runs exactly the nodes that use it,
-  and editing Markdown re-runs nothing;
+* the code it really runs, symbol by symbol (:mod:`genai_report.pipeline.closure`): its
+  function and every function, class or constant of the project that the function reaches,
+  hashed from a normalised syntax tree, so comments, docstrings and formatting change no
+  key, and two nodes that share a file but not code do not share staleness. The context a
+  node receives and the seeding before it runs count; the scheduler, the cache and the
+  plugin do not;
 * its parameters for the profile, its seed, and the bytes of its declared data files;
-* the keys of its input nodes;
+* the *content* of its inputs (a digest of each dependency's output hashes), not their
+  keys: a dependency that re-runs and writes the same bytes leaves this node fresh (early
+  cut-off, as in Bazel or Shake);
 * the profile, the device kind (cpu, cuda, mps) and torch's release (without the local
   build tag: ``2.13.0+cpu`` and ``2.13.0+cu126`` are both ``2.13.0``).
 """
 
 from __future__ import annotations
 
-import ast
+import dataclasses
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from genai_report.pipeline import closure
 from genai_report.pipeline.registry import DataSpec, Node, params_to_jsonable
 
-KEY_FORMAT = 1
+KEY_FORMAT = 2
 """Bump to invalidate every cache entry (e.g. when the record format changes)."""
 
-EXCLUDED_SUBPACKAGES = ("pipeline", "mkdocs_plugin", "cli")
+
+def code_roots(node: Node) -> list[closure.Ref]:
+    """Where the code of ``node`` starts: its function (the top-level definition holding
+    it), the classes of its parameters, and the runtime every node runs."""
+    roots = [(node.module, node.func.__qualname__.split(".")[0])]
+    for params in node.params.values():
+        if dataclasses.is_dataclass(params) and not isinstance(params, type):
+            cls = type(params)
+            roots.append((cls.__module__, cls.__qualname__.split(".")[0]))
+    runtime = closure.RUNTIME_SYMBOLS + (("reset_plotting",) if node.kind == "figure" else ())
+    roots.extend((closure.RUNTIME_MODULE, s) for s in runtime)
+    return roots
 
 
-@cache
-def _package_dir(package: str) -> Path | None:
-    spec = importlib.util.find_spec(package)  # imports only the (light) top-level package
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
+_closures: dict[tuple, tuple[tuple[str, str], ...]] = {}
 
 
-@cache
-def _module_file(name: str) -> Path | None:
-    """Source file of a module of a project package, found without importing it."""
-    package, *rest = name.split(".")
-    root = _package_dir(package)
-    if root is None:
-        return None
-    base = root.joinpath(*rest)
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if rest and candidate.is_file():
-            return candidate
-    return None
-
-
-def _is_excluded(name: str, package: str) -> bool:
-    return any(
-        name == f"{package}.{sub}" or name.startswith(f"{package}.{sub}.")
-        for sub in EXCLUDED_SUBPACKAGES
-    )
-
-
-def _imported_names(tree: ast.AST, module: str, is_package: bool) -> set[str]:
-    """Absolute names a module's import statements can load (modules or attributes)."""
-    names: set[str] = set()
-    base_parts = module.split(".") if is_package else module.split(".")[:-1]
-    for stmt in ast.walk(tree):
-        if isinstance(stmt, ast.Import):
-            names.update(alias.name for alias in stmt.names)
-        elif isinstance(stmt, ast.ImportFrom):
-            if stmt.level:
-                parts = base_parts[: len(base_parts) - (stmt.level - 1)]
-                base = ".".join(parts + ([stmt.module] if stmt.module else []))
-            else:
-                base = stmt.module or ""
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in stmt.names)
-    return names
-
-
-def _with_parents(name: str) -> list[str]:
-    """``a.b.c`` -> ``a.b``, ``a.b.c`` (importing a submodule runs its packages' __init__)."""
-    parts = name.split(".")
-    return [".".join(parts[:i]) for i in range(2, len(parts) + 1)]
-
-
-@cache
-def code_closure(module: str) -> tuple[tuple[str, str], ...]:
-    """The modules a node's code runs, as sorted ``(module name, sha256 of source)`` pairs.
-
-    Args:
-        module: dotted name of the module that defines the node function.
-
-    Returns:
-        The module itself and every module of its top-level package that it imports,
-        transitively, minus the pipeline's own machinery. The top-level package's
-        ``__init__`` is left out (it only holds the version).
-    """
-    package = module.split(".")[0]
-    seen: dict[str, str] = {}
-    frontier = [module]
-    while frontier:
-        name = frontier.pop()
-        if name in seen or name == package or _is_excluded(name, package):
-            continue
-        path = _module_file(name)
-        if path is None or path.suffix != ".py":
-            continue
-        source = path.read_bytes().replace(b"\r\n", b"\n")
-        seen[name] = hashlib.sha256(source).hexdigest()
-        tree = ast.parse(source, filename=str(path))
-        for imported in _imported_names(tree, name, path.name == "__init__.py"):
-            if imported == package or imported.startswith(package + "."):
-                frontier.extend(_with_parents(imported))
-    return tuple(sorted(seen.items()))
+def code_closure(node: Node) -> tuple[tuple[str, str], ...]:
+    """The code ``node`` runs, as sorted ``("module:symbol", sha256)`` pairs (memoised
+    until :func:`clear_caches`)."""
+    roots = tuple(code_roots(node))
+    if roots not in _closures:
+        _closures[roots] = closure.closure(roots)
+    return _closures[roots]
 
 
 def clear_caches() -> None:
     """Forget hashed sources (call after editing files in a running process)."""
-    code_closure.cache_clear()
-    _module_file.cache_clear()
-    _package_dir.cache_clear()
+    _closures.clear()
+    closure.clear()
     _file_digest.cache_clear()
+
+
+def content_digest(output_hashes: dict[str, str]) -> str:
+    """One SHA-256 over a node's outputs (file name -> sha256): what its dependents key on."""
+    blob = json.dumps(output_hashes, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @cache
@@ -206,7 +152,9 @@ def key_parts(
         node: the node.
         profile: profile name.
         device_kind: ``cpu``, ``cuda`` or ``mps``.
-        dep_keys: key of each dependency (as computed or recorded this run).
+        dep_keys: what each dependency contributes: the :func:`content_digest` of its
+            outputs when they exist, or its expected key when predicting keys without a
+            cache (:meth:`Pipeline.expected_keys`).
         root: the project root, against which relative data paths resolve.
     """
     data = []
@@ -219,7 +167,7 @@ def key_parts(
         data.append((label, file_digest(path)))
     return KeyParts(
         node=node.name,
-        code=code_closure(node.module),
+        code=code_closure(node),
         params=params_to_jsonable(node.params_for(profile)),
         seed=node.seed,
         data=tuple(data),

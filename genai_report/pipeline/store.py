@@ -34,7 +34,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from genai_report.pipeline.errors import LockBusyError
-from genai_report.pipeline.keys import file_digest
+from genai_report.pipeline.keys import content_digest, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,9 @@ class Record:
         outputs: file name -> ``{"sha256": ..., "bytes": ...}``.
         inputs: dependency -> the sha256 of each of its outputs when this node ran.
         key_parts: the ingredients of ``key``.
+        reproducible: ``True`` when the node re-ran under the same key and wrote the same
+            bytes, ``False`` when it wrote different ones (training that is not
+            bit-reproducible on this device), ``None`` when not yet observed.
     """
 
     node: str
@@ -75,10 +78,15 @@ class Record:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     inputs: dict[str, dict[str, str]] = field(default_factory=dict)
     key_parts: dict[str, Any] = field(default_factory=dict)
+    reproducible: bool | None = None
 
     def output_hashes(self) -> dict[str, str]:
         """file name -> sha256 of each output."""
         return {name: meta["sha256"] for name, meta in self.outputs.items()}
+
+    def content_digest(self) -> str:
+        """One hash of the outputs: what dependents' keys contain (early cut-off)."""
+        return content_digest(self.output_hashes())
 
     @classmethod
     def from_json(cls, data: dict) -> Record:

@@ -40,6 +40,17 @@ log = logging.getLogger(__name__)
 
 RECORD = "record.json"
 
+CACHE_ONLY_SUFFIXES = (".pt",)
+"""Outputs that live in the cache but not in git: model weights and tensors that no page
+shows. Their hashes are in the record (so dependents' keys and freshness need no bytes);
+a checkout without them restores them on demand (:mod:`genai_report.pipeline.archive`, or
+by re-running the node) only when a node that reads them has to run."""
+
+
+def is_cache_only(name: str) -> bool:
+    """Whether output ``name`` is kept out of git (see :data:`CACHE_ONLY_SUFFIXES`)."""
+    return name.lower().endswith(CACHE_ONLY_SUFFIXES)
+
 
 @dataclass
 class Record:
@@ -125,6 +136,9 @@ class CacheStore:
     def verify_outputs(self, profile: str, record: Record) -> str | None:
         """Check every recorded output exists with its recorded hash.
 
+        A missing cache-only output (:func:`is_cache_only`) is not a fault: the entry is
+        complete but *unmaterialised* (see :meth:`missing_outputs`).
+
         Returns:
             ``None`` if all is well, else the reason the entry is corrupt.
         """
@@ -132,12 +146,19 @@ class CacheStore:
         for name, meta in record.outputs.items():
             path = entry / name
             if not path.is_file():
+                if is_cache_only(name):
+                    continue
                 return f"output '{name}' is missing"
             if path.stat().st_size != meta.get("bytes") or file_digest(path) != meta.get(
                 "sha256"
             ):
                 return f"output '{name}' does not match its recorded hash (corrupted?)"
         return None
+
+    def missing_outputs(self, profile: str, record: Record) -> list[str]:
+        """Recorded outputs that are not on disk (cache-only files a checkout lacks)."""
+        entry = self.entry_dir(profile, record.node)
+        return sorted(name for name in record.outputs if not (entry / name).is_file())
 
     # -- writing -------------------------------------------------------------------------
     def new_staging(self, profile: str, node: str) -> Path:

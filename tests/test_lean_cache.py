@@ -1,0 +1,201 @@
+"""Model files stay out of git: a checkout without them is fresh, and restores them (from a
+cache archive, or by re-running under the same key) only when a node that reads them runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from genai_report.pipeline import ConfigError, Pipeline, RunOptions
+from genai_report.pipeline.archive import MANIFEST, pack, pull
+from genai_report.pipeline.store import is_cache_only
+
+ROOT = Path(__file__).resolve().parents[1]
+
+NODES = '''
+"""base writes a model file (cache-only) that plot reads; note only reads data.json."""
+import json
+from dataclasses import dataclass
+
+from genai_report.pipeline.registry import Node
+
+
+@dataclass(frozen=True)
+class P:
+    n: int = 1
+
+
+def base(ctx, p):
+    ctx.output("model.pt").write_bytes(bytes(range(256)) * (p.n + 3))
+    ctx.output("data.json").write_text(json.dumps({{"n": p.n}}))
+    return {{"train_time_s": 1.5}}
+
+
+def plot(ctx, p):
+    size = len(ctx.input("base", "model.pt").read_bytes())
+    ctx.output("plot.svg").write_text(f"<svg>{{size}} {VERSION}</svg>")
+
+
+def note(ctx, p):
+    n = json.loads(ctx.input("base", "data.json").read_text())["n"]
+    ctx.output("note.svg").write_text(f"<svg>{{n}}</svg>")
+
+
+def make_nodes():
+    params = {{"smoke": P(1), "quick": P(2), "full": P(3)}}
+    return [
+        Node("base", base, "artifact", params, ("model.pt", "data.json")),
+        Node("plot", plot, "figure", params, ("plot.svg",), deps=("base",), alt="a plot"),
+        Node("note", note, "figure", params, ("note.svg",), deps=("base",), alt="a note"),
+    ]
+'''
+
+
+@pytest.fixture
+def project(fake_project):
+    fake_project.write("nodes.py", NODES.replace("{VERSION}", "v1").format())
+    return fake_project
+
+
+def _pipe(fake, tmp_path) -> Pipeline:
+    return Pipeline(fake.registry(), cache_dir=tmp_path / "cache", root=tmp_path)
+
+
+def _run(pipe, **kw):
+    return pipe.run(RunOptions(profile="smoke", device="cpu", show_progress=False, **kw))
+
+
+def _drop_model_files(pipe) -> Path:
+    """What a fresh clone has: everything but the cache-only files."""
+    model = pipe.store.entry_dir("smoke", "base") / "model.pt"
+    model.unlink()
+    return model
+
+
+def test_model_files_are_cache_only_and_figures_are_not():
+    assert is_cache_only("model.pt") and is_cache_only("samples.pt")
+    assert not any(map(is_cache_only, ("plot.svg", "eval.json", "record.json", "a.ipynb")))
+
+
+def test_a_checkout_without_model_files_is_fresh_and_builds_nothing(project, tmp_path):
+    pipe = _pipe(project, tmp_path)
+    _run(pipe)
+    _drop_model_files(pipe)
+    status = {s.node.name: s for s in pipe.status("smoke")}
+    assert all(s.fresh for s in status.values())
+    assert status["base"].missing == ("model.pt",)
+    assert _run(pipe).ran == []
+
+
+def test_a_node_that_reads_a_missing_model_re_runs_its_input_first(project, tmp_path, caplog):
+    pipe = _pipe(project, tmp_path)
+    _run(pipe)
+    model = _drop_model_files(pipe)
+    project.write("nodes.py", NODES.replace("{VERSION}", "v2").format())  # plot's code changed
+    pipe = _pipe(project, tmp_path)
+    with caplog.at_level("INFO"):
+        report = _run(pipe)
+    assert report.ran == ["base", "plot"]
+    assert "Re-running base" in caplog.text and "model files are kept out of git" in caplog.text
+    assert model.is_file()
+    # Same key, same bytes: the re-run is observed as reproducible and note stays fresh.
+    assert pipe.store.read_record("smoke", "base").reproducible is True
+    assert "note" not in report.ran and _run(pipe).ran == []
+
+
+def test_pack_and_pull_restore_model_files_verified_by_hash(project, tmp_path):
+    pipe = _pipe(project, tmp_path)
+    _run(pipe)
+    archive = tmp_path / "cache-smoke.tar.gz"
+    assert pack(pipe.store, "smoke", archive) == 1
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == [MANIFEST, "base/model.pt"]
+    model = _drop_model_files(pipe)
+    got = pull(pipe.store, "smoke", str(archive))
+    assert got.restored == ["base/model.pt"] and model.is_file()
+    assert pull(pipe.store, "smoke", archive.as_uri()).present == ["base/model.pt"]
+
+
+def test_a_tampered_archive_is_never_used(project, tmp_path):
+    pipe = _pipe(project, tmp_path)
+    _run(pipe)
+    good = tmp_path / "good.tar.gz"
+    pack(pipe.store, "smoke", good)
+    bad = tmp_path / "bad.tar.gz"
+    with tarfile.open(good) as src, tarfile.open(bad, "w:gz") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()
+            if member.name == "base/model.pt":
+                data = b"not the model" + data[13:]
+            member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    model = _drop_model_files(pipe)
+    got = pull(pipe.store, "smoke", str(bad))
+    assert got.mismatched == ["base/model.pt"] and not model.exists()
+    assert not list(model.parent.glob(".*tmp"))  # nothing half-written left behind
+
+
+def test_the_runner_pulls_from_the_archive_instead_of_re_running(project, tmp_path):
+    pipe = _pipe(project, tmp_path)
+    _run(pipe)
+    archive = tmp_path / "cache-smoke.tar.gz"
+    pack(pipe.store, "smoke", archive)
+    _drop_model_files(pipe)
+    project.write("nodes.py", NODES.replace("{VERSION}", "v2").format())
+    report = _run(_pipe(project, tmp_path), cache_url=str(archive))
+    assert report.ran == ["plot"]
+
+
+def test_an_unreachable_archive_falls_back_to_re_running(project, tmp_path, caplog):
+    pipe = _pipe(project, tmp_path)
+    _run(pipe)
+    _drop_model_files(pipe)
+    project.write("nodes.py", NODES.replace("{VERSION}", "v2").format())
+    with caplog.at_level("WARNING"):
+        report = _run(_pipe(project, tmp_path), cache_url=str(tmp_path / "nowhere.tar.gz"))
+    assert report.ran == ["base", "plot"]
+    assert "nowhere.tar.gz does not exist" in caplog.text
+
+
+def test_pack_refuses_an_incomplete_cache_and_pull_names_a_bad_archive(project, tmp_path):
+    pipe = _pipe(project, tmp_path)
+    _run(pipe)
+    _drop_model_files(pipe)
+    with pytest.raises(ConfigError, match="base/model.pt is missing.*--only base --force"):
+        pack(pipe.store, "smoke", tmp_path / "a.tar.gz")
+    assert not (tmp_path / "a.tar.gz").exists()
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"not an archive")
+    with pytest.raises(ConfigError, match="Cannot read cache archive .*junk.tar.gz"):
+        pull(pipe.store, "smoke", str(junk))
+    _run(pipe, only=("base",), force=True)
+    pack(pipe.store, "smoke", tmp_path / "s.tar.gz")
+    with pytest.raises(ConfigError, match="holds the 'smoke' profile, not 'quick'"):
+        pull(pipe.store, "quick", str(tmp_path / "s.tar.gz"))
+
+
+def test_git_holds_no_model_files_of_the_committed_outputs():
+    tracked = subprocess.run(["git", "ls-files", "figures/quick"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    assert [t for t in tracked if is_cache_only(t)] == []
+    records = [json.loads((ROOT / t).read_text()) for t in tracked if t.endswith("record.json")]
+    assert any(is_cache_only(o) for r in records for o in r["outputs"])  # they are recorded
+
+
+def test_committed_outputs_stay_small():
+    tracked = subprocess.run(["git", "ls-files", "figures/quick"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.split()
+    size = sum((ROOT / t).stat().st_size for t in tracked if (ROOT / t).is_file())
+    assert size <= 8 * 2**20, f"committed quick outputs are {size / 2**20:.1f} MB (goal <= 8 MB)"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__]))

@@ -35,8 +35,10 @@ figures: $(VENV)/.installed
 check: $(VENV)/.installed
 	$(BIN)/genai-report check --profile quick
 
+## lint: ruff over the code, and over the README's Python snippets (tests/test_cli.py)
 lint: $(VENV)/.installed
 	$(BIN)/ruff check genai_report tests benchmarks scripts
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_cli.py -k readme_python_snippets
 
 clean:
 	rm -rf site

@@ -27,6 +27,24 @@ def _environ(**values: str):
                 os.environ[k] = v
 
 
+def _kernel_config():
+    """Encrypt the kernel's channels (CurveZMQ) where pyzmq and the kernel support it.
+
+    ipykernel >= 7 warns "Kernel is running over TCP without encryption" on every start
+    otherwise; asking the kernel manager to provision Curve keys removes the cause, not just
+    the message. Without Curve support, POSIX systems use IPC sockets instead of TCP.
+    """
+    import zmq
+    from traitlets.config import Config
+
+    config = Config()
+    if zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
+    elif os.name == "posix":
+        config.KernelManager.transport = "ipc"
+    return config
+
+
 def execute_notebook(source: Path, target: Path, *, profile: str, device: str,
                      timeout: int = 900) -> int:
     """Run every cell of ``source`` in a fresh kernel and write the result to ``target``.
@@ -50,7 +68,7 @@ def execute_notebook(source: Path, target: Path, *, profile: str, device: str,
     nb = nbformat.read(source, as_version=4)
     client = NotebookClient(
         nb, kernel_name="python3", timeout=timeout,
-        resources={"metadata": {"path": str(source.parent)}},
+        resources={"metadata": {"path": str(source.parent)}}, config=_kernel_config(),
     )
     with _environ(GENAI_REPORT_PROFILE=profile, GENAI_REPORT_DEVICE=device,
                   MPLBACKEND="module://matplotlib_inline.backend_inline",

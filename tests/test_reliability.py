@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,9 @@ from dataclasses import dataclass
 from genai_report.pipeline import figure
 
 
+VERSION = 0  # make_stale() bumps it: a change to code both figures run
+
+
 @dataclass(frozen=True)
 class P:
     n: int = 3
@@ -37,6 +41,7 @@ class P:
 @figure("good", params={"smoke": P(), "quick": P(), "full": P()}, outputs=("good.svg",),
         alt="a test image", title="A test figure.")
 def good(ctx, p):
+    assert VERSION >= 0
     if os.environ.get("REL_FAIL"):
         raise RuntimeError("good exploded on purpose")
     out = ctx.output("good.svg")
@@ -51,6 +56,7 @@ def good(ctx, p):
 @figure("other", params={"smoke": P(), "quick": P(), "full": P()}, outputs=("other.svg",),
         alt="another test image")
 def other(ctx, p):
+    assert VERSION >= 0
     ctx.output("other.svg").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg" width="5" height="5"></svg>')
 '''
@@ -125,9 +131,10 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 def make_stale(site: Path) -> None:
-    """Edit the node module, so that its figures must run again."""
+    """Edit code that both figures run (a comment would change no key), so they run again."""
     figs = site / "relpkg" / "nodes" / "figs.py"
-    figs.write_text(figs.read_text() + f"\n# edited {time.time_ns()}\n")
+    figs.write_text(re.sub(r"^VERSION = \d+", f"VERSION = {time.time_ns()}", figs.read_text(),
+                           flags=re.M))
 
 
 def wait_for_staging(site: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -216,7 +223,8 @@ def test_two_builds_at_once_the_second_gets_the_lock_message(built):
         assert second.returncode != 0
         assert "Another genai-report build is running on this checkout" in second.stderr
         assert str(built / "cache" / ".lock") in second.stderr
-        assert "--lock-timeout" in second.stderr  # the fix: wait for it
+        # The fix, as MkDocs users set it: the plugin's option (not the CLI's flag).
+        assert "lock_timeout" in second.stderr and "--lock-timeout" not in second.stderr
         out, err = first.communicate(timeout=240)
         assert first.returncode == 0, err
     finally:
@@ -236,7 +244,7 @@ def test_two_builds_at_once_the_second_gets_the_lock_message(built):
          "Unknown profile in $GENAI_REPORT_PROFILE 'quik'. Did you mean 'quick'? "
          "Valid profiles: smoke, quick, full."),
         ({"GENAI_REPORT_DEVICE": "gpu"},
-         "Unknown device in $GENAI_REPORT_DEVICE 'gpu'."),
+         "Unknown device in $GENAI_REPORT_DEVICE 'gpu'. Did you mean 'cuda'?"),
     ],
 )
 def test_an_unknown_profile_or_device_is_named_with_the_valid_ones(built, env, message):
@@ -255,6 +263,8 @@ def test_an_unknown_profile_or_device_on_the_command_line(tmp_path):
     assert out.returncode == 2
     assert "Unknown device 'cdua'. Did you mean 'cuda'?" in out.stderr
     assert "Valid devices: auto, cpu, cuda, mps" in out.stderr
+    out = cli("figures", "--device", "gpu", cache=tmp_path)
+    assert out.returncode == 2 and "Unknown device 'gpu'. Did you mean 'cuda'?" in out.stderr
     assert not any(tmp_path.iterdir())  # nothing was written
 
 
@@ -325,9 +335,177 @@ def test_a_missing_corpus_file_is_named_and_nothing_is_lost(smoke_cache, tmp_pat
         pytest.skip("no node reads the text corpus")
     name = users[0][1]  # the one with the fewest dependencies
     before = snapshot(smoke_cache / "smoke" / name)
-    out = cli("figures", "--profile", "smoke", "--device", "cpu", "--only", name,
-              "--no-progress", cache=smoke_cache, env={text.CORPUS_ENV: str(missing)})
+    # The pipeline (as the MkDocs plugin runs it) names the file, the node and the fix.
+    out = subprocess.run([sys.executable, "-c", RUN_ONLY, str(smoke_cache), name], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert f"Data file '{missing}' declared by a node does not exist" in out.stderr
     assert "Restore it" in out.stderr and name in out.stderr
     assert snapshot(smoke_cache / "smoke" / name) == before
+    # The command line checks the corpus before anything runs.
+    out = cli("figures", "--profile", "smoke", "--device", "cpu", "--only", name,
+              "--no-progress", cache=smoke_cache, env={text.CORPUS_ENV: str(missing)})
+    assert out.returncode == 2
+    assert f"Corpus file '{missing}' does not exist" in out.stderr
+    assert snapshot(smoke_cache / "smoke" / name) == before
+
+
+RUN_ONLY = """
+import sys
+from pathlib import Path
+from genai_report.pipeline import Pipeline, PipelineFailedError, RunOptions, load_registry
+pipeline = Pipeline(load_registry(), cache_dir=Path(sys.argv[1]), root=Path.cwd())
+try:
+    pipeline.run(RunOptions(profile="smoke", device="cpu", only=(sys.argv[2],),
+                            show_progress=False))
+except PipelineFailedError as exc:
+    sys.exit(str(exc))
+"""
+
+
+# -- the command line: committed outputs, a custom corpus, progress, pipes ----------------------
+CORPUS_NODE = """
+from dataclasses import dataclass
+
+from genai_report.data.corpora import default_corpus_path
+from genai_report.pipeline import artifact
+
+
+@dataclass(frozen=True)
+class C:
+    n: int = 100
+
+
+@artifact("reads-corpus", params={"smoke": C(), "quick": C(), "full": C()},
+          outputs=("head.txt",), data=(default_corpus_path,))
+def reads_corpus(ctx, p):
+    from genai_report.data.corpora import load_corpus
+
+    ctx.output("head.txt").write_text(load_corpus(default_corpus_path())[:p.n])
+"""
+
+
+def site_cli(site: Path, *args: str, env: dict | None = None, stdin=subprocess.DEVNULL
+             ) -> subprocess.CompletedProcess:
+    """Run ``genai-report`` in the small site (its root, its own nodes, default cache)."""
+    full = _env(site, {"GENAI_REPORT_NODE_PACKAGES": "relpkg.nodes"})
+    full.pop("GENAI_REPORT_TEXT_CORPUS", None)
+    full.update(env or {})
+    return subprocess.run([sys.executable, "-m", "genai_report.cli", *args], cwd=site,
+                          capture_output=True, text=True, env=full, timeout=300, stdin=stdin)
+
+
+def git(folder: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True)
+
+
+def test_clean_never_removes_committed_outputs_without_confirmation(site):
+    for profile in ("quick", "smoke"):
+        out = site_cli(site, "figures", "--profile", profile, "--device", "cpu", "--no-progress")
+        assert out.returncode == 0, out.stderr
+    git(site, "init", "-q")
+    git(site, "add", "figures/quick")  # committed, as the report's figures/quick is
+    quick = snapshot(site / "figures" / "quick")
+    # No profile: every profile but the committed one.
+    out = site_cli(site, "clean")
+    assert out.returncode == 0, out.stderr
+    assert "Kept" in out.stderr and "committed (tracked by git)" in out.stderr
+    assert not any((site / "figures" / "smoke").iterdir())
+    assert snapshot(site / "figures" / "quick") == quick
+    # The committed profile by name, without a terminal to ask in: refused, naming --yes.
+    out = site_cli(site, "clean", "--profile", "quick")
+    assert out.returncode == 2
+    assert "Not removing 2 committed entries in" in out.stderr and "pass --yes" in out.stderr
+    assert snapshot(site / "figures" / "quick") == quick
+    out = site_cli(site, "clean", "--profile", "quick", "--orphans")  # none: nothing to ask
+    assert out.returncode == 0 and "0 cache entries removed." in out.stdout
+    # Confirmed.
+    out = site_cli(site, "clean", "--profile", "quick", "--yes")
+    assert out.returncode == 0 and "2 cache entries removed." in out.stdout
+    assert "git checkout --" in out.stderr
+    assert not any((site / "figures" / "quick").iterdir())
+
+
+def test_a_custom_corpus_writes_its_own_cache_never_the_committed_one(site, tmp_path):
+    (site / "relpkg" / "nodes" / "corpus.py").write_text(CORPUS_NODE)
+    mine = tmp_path / "mine.txt"
+    mine.write_text("words of my own corpus. " * 200)
+    # The README's command, with the options after the command name, then before it.
+    for args in (["figures", "--corpus", str(mine), "--cache-dir", str(tmp_path / "a")],
+                 ["--cache-dir", str(tmp_path / "b"), "--corpus", str(mine), "figures"]):
+        out = site_cli(site, *args, "--profile", "smoke", "--device", "cpu", "--no-progress")
+        assert out.returncode == 0, out.stderr
+    for cache in ("a", "b"):
+        head = tmp_path / cache / "smoke" / "reads-corpus" / "head.txt"
+        assert head.read_text().startswith("words of my own corpus.")
+    # Without --cache-dir: a cache of its own, named in the log; figures/ is never touched.
+    out = site_cli(site, "figures", "--corpus", str(mine), "--profile", "smoke",
+                   "--device", "cpu", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    own = list((site / ".cache" / "genai-report").glob("corpus-*"))
+    assert len(own) == 1 and f"its outputs go to their own cache {own[0]}" in out.stderr
+    assert (own[0] / "smoke" / "reads-corpus" / "head.txt").is_file()
+    assert not (site / "figures").exists()
+    # Progress in the CLI's log: a count of the nodes to run and the time left.
+    assert re.search(r"\[1/3\] Running \S+ \(smoke, cpu\): never built; time left unknown",
+                     out.stderr)
+    assert "[3/3] Running" in out.stderr
+    # The variable the option sets is treated the same way.
+    out = site_cli(site, "list", "--profile", "smoke",
+                   env={"GENAI_REPORT_TEXT_CORPUS": str(mine)})
+    assert out.returncode == 0 and "3 node(s): 3 fresh, 0 stale." in out.stdout
+    # Asking for the committed cache with a custom corpus is refused.
+    (site / "figures" / "smoke" / "good").mkdir(parents=True)
+    (site / "figures" / "smoke" / "good" / "good.svg").write_text("<svg/>")
+    git(site, "init", "-q")
+    git(site, "add", "figures")
+    out = site_cli(site, "figures", "--corpus", str(mine), "--cache-dir", "figures",
+                   "--profile", "smoke", "--device", "cpu")
+    assert out.returncode == 2
+    assert "A custom corpus never writes into committed outputs" in out.stderr
+    assert (site / "figures" / "smoke" / "good" / "good.svg").read_text() == "<svg/>"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"\x00" * 50_000, "has no text"), (b" \n" * 3000, "has no text"),
+     (None, "is 200.0 MB; the limit is 20 MB")],
+    ids=["all-nul", "whitespace", "200-MB"],
+)
+def test_a_corpus_without_text_or_too_large_is_refused_before_anything_runs(
+        site, tmp_path, content, message):
+    corpus = tmp_path / "corpus.txt"
+    if content is None:
+        with corpus.open("wb") as fh:  # sparse: never read
+            fh.truncate(200_000_000)
+    else:
+        corpus.write_bytes(content)
+    out = site_cli(site, "figures", "--corpus", str(corpus), "--profile", "smoke")
+    assert out.returncode == 2
+    assert f"Corpus file '{corpus}'" in out.stderr and message in out.stderr
+    assert not (site / "figures").exists() and not (site / ".cache").exists()
+
+
+def test_progress_count_and_time_left_in_mkdocs_build_logs(built):
+    make_stale(built)
+    out = build(built)
+    assert out.returncode == 0, out.stderr
+    assert "2 node(s) to run (profile smoke): <1 min by their last wall times." in out.stderr
+    assert re.search(r"\[1/2\] Running (good|other) \(smoke, cpu\): .*; <1 min left",
+                     out.stderr)
+    assert "[2/2] Running" in out.stderr
+
+
+def test_list_into_a_closed_pipe_ends_without_a_traceback(site):
+    proc = subprocess.Popen([sys.executable, "-m", "genai_report.cli", "list"], cwd=site,
+                            env=_env(site, {"GENAI_REPORT_NODE_PACKAGES": "relpkg.nodes"}),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line (as `| head` ends)
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=300)
+    proc.stderr.close()
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+    assert proc.returncode == 141
+    out = site_cli(site, "list")
+    assert out.stdout.splitlines()[1].split() == ["NODE", "KIND", "LAST", "RUN", "STATE"]
+    assert out.stdout.splitlines()[-1].startswith("2 node(s): 0 fresh, 2 stale.")

@@ -17,6 +17,11 @@ DEFAULT_PROFILE = "quick"
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 DEFAULT_DEVICE = "auto"
+DEVICE_ALIASES: dict[str, str] = {
+    "gpu": "cuda", "nvidia": "cuda", "cuda:0": "cuda", "rocm": "cuda",
+    "apple": "mps", "metal": "mps", "m1": "mps", "m2": "mps", "m3": "mps",
+}
+"""Names people type for a device, and the device they mean (suggested, never applied)."""
 
 PROFILE_ENV = "GENAI_REPORT_PROFILE"
 DEVICE_ENV = "GENAI_REPORT_DEVICE"
@@ -36,8 +41,10 @@ def validate_device(name: str, *, source: str = "device") -> str:
     """Return ``name`` if it is a known device choice, else raise a ConfigError."""
     if name in DEVICES:
         return name
+    alias = DEVICE_ALIASES.get(str(name).strip().lower())
+    hint = f" Did you mean '{alias}'?" if alias else did_you_mean(name, DEVICES)
     raise ConfigError(
-        f"Unknown {source} '{name}'.{did_you_mean(name, DEVICES)} "
+        f"Unknown {source} '{name}'.{hint} "
         f"Valid devices: {', '.join(DEVICES)} ('auto' picks cuda, then mps, then cpu)."
     )
 

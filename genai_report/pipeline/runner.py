@@ -32,6 +32,7 @@ from genai_report.pipeline.context import NodeContext, reset_plotting, seed_ever
 from genai_report.pipeline.device import describe_device, resolve_device
 from genai_report.pipeline.errors import ConfigError, PipelineFailedError
 from genai_report.pipeline.profiles import validate_device, validate_profile
+from genai_report.pipeline.progress import RunProgress
 from genai_report.pipeline.registry import Node, Registry
 from genai_report.pipeline.store import CacheStore, Record, describe_outputs
 
@@ -50,6 +51,12 @@ class RunOptions:
         jobs: nodes run at once, each in its own process with ``cores // jobs`` threads.
         lock_timeout: seconds to wait for another build's lock (0: fail at once).
         show_progress: draw progress bars.
+        cache_url: a cache archive (path or URL, :mod:`~genai_report.pipeline.archive`)
+            to fetch model files from when a node must run and an input's cache-only
+            outputs are not in this checkout; without one, that input re-runs.
+        materialize: also restore the model files of fresh nodes that nothing needs now
+            (from ``cache_url``, else by re-running them): a complete cache, e.g. to
+            ``genai-report pack`` it.
     """
 
     profile: str = "quick"
@@ -59,6 +66,8 @@ class RunOptions:
     jobs: int = 1
     lock_timeout: float = 0.0
     show_progress: bool = True
+    cache_url: str | None = None
+    materialize: bool = False
 
     def __post_init__(self) -> None:
         validate_profile(self.profile)
@@ -77,6 +86,8 @@ class NodeStatus:
     fresh: bool
     reason: str
     record: Record | None
+    missing: tuple[str, ...] = ()
+    """Cache-only outputs of a fresh entry that are not on disk (restored on demand)."""
 
 
 @dataclass
@@ -139,7 +150,7 @@ class Pipeline:
             node,
             profile=profile,
             device_kind=record.device_kind,
-            dep_keys={d: current[d].key for d in node.deps},
+            dep_keys={d: current[d].content_digest() for d in node.deps},
             root=self.root,
         )
         if parts.digest() != record.key:
@@ -152,7 +163,8 @@ class Pipeline:
         for dep in node.deps:
             if record.inputs.get(dep) != current[dep].output_hashes():
                 return NodeStatus(node, False, f"input '{dep}' was rebuilt", record)
-        return NodeStatus(node, True, "fresh", record)
+        missing = tuple(self.store.missing_outputs(profile, record))
+        return NodeStatus(node, True, "fresh", record, missing)
 
     def status(
         self, profile: str, device: str = "auto", names: tuple[str, ...] = ()
@@ -176,7 +188,12 @@ class Pipeline:
         return out
 
     def expected_keys(self, profile: str, device_kind: str = "cpu") -> dict[str, str]:
-        """The key every node would have if built now on ``device_kind`` (no cache needed)."""
+        """A key per node predicted from code, parameters and data alone (no cache needed).
+
+        A dependency's expected key stands in for the digest of its outputs, so a node's
+        expected key changes whenever anything upstream of it changes: the right notion
+        for a CI cache key (:meth:`content_key`), a conservative one for staleness.
+        """
         validate_profile(profile)
         out: dict[str, str] = {}
         for node in self.registry.topological():
@@ -186,7 +203,8 @@ class Pipeline:
         return out
 
     def content_key(self, profile: str, device_kind: str = "cpu") -> str:
-        """One SHA-256 over every node's expected key: changes iff some node would re-run."""
+        """One SHA-256 over every node's expected key: changes whenever some node may
+        have to re-run."""
         blob = json.dumps(self.expected_keys(profile, device_kind), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -225,10 +243,11 @@ class Pipeline:
         # describes code the process never ran.
         keys.clear_caches()
         for node in order:
-            keys.code_closure(node.module)
+            keys.code_closure(node)
         forced = set(options.only or [n.name for n in order]) if options.force else set()
         current: dict[str, Record] = {}
         env: dict[str, Any] = {}  # device kind and git commit, resolved on first need
+        progress: RunProgress | None = None  # [k/N] and time left, planned on first need
         pending = list(order)
         running: dict[cf.Future, tuple[Node, dict[str, Any]]] = {}
         executor = _make_executor(options.jobs)
@@ -254,14 +273,26 @@ class Pipeline:
                     except (OSError, ConfigError) as exc:
                         report.failed[node.name] = f"{type(exc).__name__}: {exc}"
                         continue
+                    if st.fresh and st.missing and options.materialize and not (
+                            options.cache_url and self._pull(options, node.name, st.missing)):
+                        st = NodeStatus(node, False, "restoring " + ", ".join(st.missing)
+                                        + " (not in this checkout)", st.record)
                     if st.fresh and st.record is not None:
                         current[node.name] = report.records[node.name] = st.record
                         report.fresh.append(node.name)
                         continue
                     self._resolve_env(options, env)
                     report.device_kind = env["device"]
-                    log.info("Running %s (%s, %s): %s", node.name, options.profile,
-                             env["device"], st.reason)
+                    unrestored = self._materialize_inputs(node, options, env, current, report)
+                    if unrestored:
+                        report.skipped[node.name] = (
+                            f"input {', '.join(unrestored)} could not be restored")
+                        continue
+                    if progress is None:
+                        progress = RunProgress.plan(self, options, order, forced, report)
+                    step, left = progress.start(node.name)
+                    log.info("%s Running %s (%s, %s): %s%s", step, node.name, options.profile,
+                             env["device"], st.reason, left)
                     task = self._task(node, options, env, current)
                     if executor is None:
                         try:
@@ -291,6 +322,65 @@ class Pipeline:
             if executor is not None:
                 executor.shutdown(wait=True)
 
+    def _materialize_inputs(
+        self,
+        node: Node,
+        options: RunOptions,
+        env: dict[str, Any],
+        current: dict[str, Record],
+        report: RunReport,
+    ) -> list[str]:
+        """Put every input of ``node`` on disk before it runs; returns those that failed.
+
+        A fresh input whose cache-only outputs this checkout lacks (git does not hold model
+        files) is restored from the cache archive when one is configured, else re-run in
+        this process under its unchanged key. Its dependents' keys hold its outputs'
+        digest, so a re-run that writes the same bytes changes nothing downstream.
+        """
+        failed = []
+        for dep in node.deps:
+            record = current[dep]
+            missing = self.store.missing_outputs(options.profile, record)
+            if not missing:
+                continue
+            if options.cache_url and self._pull(options, dep, missing):
+                continue
+            dep_node = self.registry.get(dep)
+            if self._materialize_inputs(dep_node, options, env, current, report):
+                failed.append(dep)
+                continue
+            log.info(
+                "Re-running %s (%s, %s) to restore %s, which %s needs: model files are kept "
+                "out of git (last run took %.0f s). To fetch them instead, run `genai-report "
+                "pull ARCHIVE` or set $GENAI_REPORT_CACHE_URL.",
+                dep, options.profile, env["device"], ", ".join(missing), node.name,
+                record.wall_time_s,
+            )
+            task = self._task(dep_node, options, env, current)
+            try:
+                result = _execute(task)
+            except BaseException:
+                self.store.discard(Path(task["staging"]))
+                raise
+            self._finish(dep_node, task, result, env, current, report)
+            if dep in report.failed:
+                failed.append(dep)
+        return failed
+
+    def _pull(self, options: RunOptions, node: str, missing: list[str]) -> bool:
+        from genai_report.pipeline.archive import pull
+
+        try:
+            got = pull(self.store, options.profile, options.cache_url, nodes={node})
+        except ConfigError as exc:
+            log.warning("%s; re-running %s instead.", exc, node)
+            return False
+        if got.restored:
+            log.info("Restored %s from the cache archive %s.", ", ".join(got.restored),
+                     options.cache_url)
+        return not self.store.missing_outputs(options.profile, self.store.read_record(
+            options.profile, node))
+
     def _resolve_env(self, options: RunOptions, env: dict[str, Any]) -> None:
         if "device" not in env:
             env["device"] = resolve_device(options.device)
@@ -307,7 +397,7 @@ class Pipeline:
             node,
             profile=options.profile,
             device_kind=env["device"],
-            dep_keys={d: current[d].key for d in node.deps},
+            dep_keys={d: current[d].content_digest() for d in node.deps},
             root=self.root,
         )
         threads = max(1, (os.cpu_count() or 1) // options.jobs) if options.jobs > 1 else 0
@@ -349,6 +439,8 @@ class Pipeline:
             )
             return
         parts: keys.KeyParts = task["parts"]
+        outputs = describe_outputs(staging, node.outputs)
+        previous = self.store.read_record(task["profile"], node.name)
         record = Record(
             node=node.name,
             kind=node.kind,
@@ -362,10 +454,17 @@ class Pipeline:
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             wall_time_s=round(result["wall_time_s"], 3),
             metrics=result["metrics"],
-            outputs=describe_outputs(staging, node.outputs),
+            outputs=outputs,
             inputs={d: current[d].output_hashes() for d in node.deps},
             key_parts=parts.as_json(),
+            reproducible=_reproducible(previous, parts.digest(), outputs),
         )
+        if record.reproducible is False:
+            log.warning(
+                "%s ran again under the same key but wrote different bytes (%s): its training "
+                "is not bit-reproducible on %s, so its dependents re-run too.",
+                node.name, ", ".join(_differing(previous, outputs)), task["device"],
+            )
         self.store.commit(task["profile"], node.name, staging, record)
         current[node.name] = report.records[node.name] = record
         report.ran.append(node.name)
@@ -431,17 +530,46 @@ def _jsonable_scalar(value: Any) -> Any:
     raise TypeError(f"metric value of type {type(value).__name__} is not JSON-serialisable")
 
 
+def _reproducible(previous: Record | None, key: str, outputs: dict[str, dict]) -> bool | None:
+    """Whether a re-run under an unchanged key wrote the same bytes (``None``: unknown)."""
+    if previous is None or previous.key != key:
+        return None
+    return previous.output_hashes() == {n: m["sha256"] for n, m in outputs.items()}
+
+
+def _differing(previous: Record | None, outputs: dict[str, dict]) -> list[str]:
+    old = previous.output_hashes() if previous is not None else {}
+    return sorted(n for n, m in outputs.items() if old.get(n) != m["sha256"])
+
+
 def _explain_change(old: dict[str, Any], new: keys.KeyParts) -> str:
-    """A short reason why a key changed, for `genai-report list` and the log."""
+    """A short reason why a key changed, for `genai-report list` and the log.
+
+    Code changes are named at the level a contributor acts on: the function, class or
+    constant (``module:name``) whose code changed, appeared or is no longer reached.
+    """
     new_j = json.loads(json.dumps(new.as_json()))
     if not old:
         return "key changed"
+    if old.get("key_format") != new_j["key_format"]:
+        return "cache key format changed"
     old_code = dict(map(tuple, old.get("code", [])))
     new_code = dict(map(tuple, new_j["code"]))
-    changed = sorted(m for m in set(old_code) | set(new_code) if old_code.get(m) != new_code.get(m))
-    if changed:
-        return "code changed: " + ", ".join(changed)
-    for part in ("params", "seed", "data", "deps", "profile", "torch", "key_format"):
+    edited = sorted(s for s in set(old_code) & set(new_code) if old_code[s] != new_code[s])
+    added = sorted(set(new_code) - set(old_code))
+    removed = sorted(set(old_code) - set(new_code))
+    reasons = []
+    for label, names in (("code changed", edited), ("now runs", added), ("no longer runs", removed)):
+        if names:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            reasons.append(f"{label}: {shown}")
+    if reasons:
+        return "; ".join(reasons)
+    if old.get("deps") != new_j["deps"]:
+        old_deps = dict(map(tuple, old.get("deps", [])))
+        changed = [d for d, v in new_j["deps"] if old_deps.get(d) != v]
+        return ", ".join(f"input '{d}' changed" for d in changed) or "dependencies changed"
+    for part in ("params", "seed", "data", "profile", "torch"):
         if old.get(part) != new_j[part]:
             return f"{part} changed"
     return "key changed"

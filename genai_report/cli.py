@@ -42,13 +42,13 @@ from genai_report.pipeline import (
     load_registry,
     resolve_settings,
 )
+from genai_report.pipeline.archive import CACHE_URL_ENV
 from genai_report.pipeline.profiles import DEVICES, validate_profile
 from genai_report.pipeline.registry import NODE_PACKAGES
 
 log = logging.getLogger("genai_report")
 
 CACHE_ENV = "GENAI_REPORT_CACHE_DIR"
-CACHE_URL_ENV = "GENAI_REPORT_CACHE_URL"
 PACKAGES_ENV = "GENAI_REPORT_NODE_PACKAGES"
 
 EXAMPLES = """\
@@ -246,7 +246,7 @@ def _main(argv: list[str] | None) -> int:
                 profile=profile, device=device, only=tuple(args.only), force=args.force,
                 jobs=args.jobs, lock_timeout=args.lock_timeout,
                 show_progress=not args.no_progress,
-                cache_url=args.cache_url or os.environ.get(CACHE_URL_ENV) or None,
+                cache_url=args.cache_url,
                 materialize=args.materialize,
             )
             report = pipeline.run(options)

@@ -266,9 +266,10 @@ def test_a_corpus_without_text_is_refused_before_anything_runs(project, caplog, 
 
 # -- list ------------------------------------------------------------------------------------------
 def _status(name, fresh, wall=None, reason="fresh"):
-    record = SimpleNamespace(wall_time_s=wall, device="cpu") if wall is not None else None
+    record = SimpleNamespace(wall_time_s=wall, device="cpu", device_kind="cpu",
+                             reproducible=None) if wall is not None else None
     return SimpleNamespace(node=SimpleNamespace(name=name, kind="figure"), fresh=fresh,
-                           reason=reason, record=record)
+                           reason=reason, record=record, missing=())
 
 
 def test_list_has_a_header_and_a_stale_count(capsys):

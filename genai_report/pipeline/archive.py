@@ -40,6 +40,8 @@ from genai_report.pipeline.store import RECORD, CacheStore, is_cache_only
 log = logging.getLogger(__name__)
 
 MANIFEST = "MANIFEST.json"
+CACHE_URL_ENV = "GENAI_REPORT_CACHE_URL"
+"""Where the runner fetches missing model files from when no archive is given."""
 DOWNLOAD_TIMEOUT_S = 60
 
 

@@ -53,7 +53,8 @@ class RunOptions:
         show_progress: draw progress bars.
         cache_url: a cache archive (path or URL, :mod:`~genai_report.pipeline.archive`)
             to fetch model files from when a node must run and an input's cache-only
-            outputs are not in this checkout; without one, that input re-runs.
+            outputs are not in this checkout (default: ``$GENAI_REPORT_CACHE_URL``);
+            without one, that input re-runs.
         materialize: also restore the model files of fresh nodes that nothing needs now
             (from ``cache_url``, else by re-running them): a complete cache, e.g. to
             ``genai-report pack`` it.
@@ -274,7 +275,7 @@ class Pipeline:
                         report.failed[node.name] = f"{type(exc).__name__}: {exc}"
                         continue
                     if st.fresh and st.missing and options.materialize and not (
-                            options.cache_url and self._pull(options, node.name, st.missing)):
+                            _cache_url(options) and self._pull(options, node.name)):
                         st = NodeStatus(node, False, "restoring " + ", ".join(st.missing)
                                         + " (not in this checkout)", st.record)
                     if st.fresh and st.record is not None:
@@ -343,7 +344,7 @@ class Pipeline:
             missing = self.store.missing_outputs(options.profile, record)
             if not missing:
                 continue
-            if options.cache_url and self._pull(options, dep, missing):
+            if _cache_url(options) and self._pull(options, dep):
                 continue
             dep_node = self.registry.get(dep)
             if self._materialize_inputs(dep_node, options, env, current, report):
@@ -367,17 +368,17 @@ class Pipeline:
                 failed.append(dep)
         return failed
 
-    def _pull(self, options: RunOptions, node: str, missing: list[str]) -> bool:
+    def _pull(self, options: RunOptions, node: str) -> bool:
         from genai_report.pipeline.archive import pull
 
         try:
-            got = pull(self.store, options.profile, options.cache_url, nodes={node})
+            got = pull(self.store, options.profile, _cache_url(options), nodes={node})
         except ConfigError as exc:
             log.warning("%s; re-running %s instead.", exc, node)
             return False
         if got.restored:
             log.info("Restored %s from the cache archive %s.", ", ".join(got.restored),
-                     options.cache_url)
+                     _cache_url(options))
         return not self.store.missing_outputs(options.profile, self.store.read_record(
             options.profile, node))
 
@@ -469,6 +470,13 @@ class Pipeline:
         current[node.name] = report.records[node.name] = record
         report.ran.append(node.name)
         log.info("%s done in %.1f s.", node.name, record.wall_time_s)
+
+
+def _cache_url(options: RunOptions) -> str | None:
+    """The cache archive to fetch model files from: the option, else the environment."""
+    from genai_report.pipeline.archive import CACHE_URL_ENV
+
+    return options.cache_url or os.environ.get(CACHE_URL_ENV) or None
 
 
 def _make_executor(jobs: int) -> cf.ProcessPoolExecutor | None:

@@ -10,7 +10,12 @@ each problem:
    without a citation in the same sentence, list item or table row: numbers from our own
    experiments must be quoted with ``[[metric:...]]``, numbers from papers must be cited;
 4. every ``[[metric:NODE.path]]`` names a registered node and, where the node's quick
-   record is committed, a path that exists in it.
+   record is committed, a path that exists in it;
+5. every ``[[check:...]]`` parses and holds on the committed quick records, and no
+   malformed form (``[[metrc:...]]``, a figure mid-sentence) is left.
+
+Pages are read with the plugin's own parser (:func:`genai_report.mkdocs_plugin.markup.scan`),
+so a form counts here exactly when the build would act on it.
 """
 
 from __future__ import annotations
@@ -23,15 +28,18 @@ from pathlib import Path
 
 import pytest
 
+from genai_report.mkdocs_plugin.checks import CheckError, parse_check
 from genai_report.mkdocs_plugin.citations import Bibliography
 from genai_report.mkdocs_plugin.markup import (
+    CHECK_RE,
     CITE_RE,
-    FENCE_RE,
-    FIGURE_RE,
-    INLINE_CODE_RE,
     METRIC_RE,
+    Form,
     format_value,
     lookup_path,
+    prose_lines,
+    scan,
+    unknown_form_message,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,38 +65,26 @@ class Line:
     text: str
 
 
-def _lines(path: Path) -> Iterator[Line]:
-    """The page's lines outside fenced code blocks, inline code blanked out."""
-    return _lines_of(_rel(path), path.read_text(encoding="utf-8"))
-
-
 def _lines_of(page: str, markdown: str) -> Iterator[Line]:
-    """Like :func:`_lines`, for Markdown text.
+    """The page's lines outside fenced code blocks, inline code blanked out (the plugin's
+    own reading of a page, :func:`genai_report.mkdocs_plugin.markup.prose_lines`)."""
+    for line in prose_lines(markdown):
+        yield Line(page, line.number, line.text)
 
-    Mirrors :func:`genai_report.mkdocs_plugin.markup.transform`, so a form counts here
-    exactly when the plugin would act on it.
-    """
-    fence: str | None = None
-    for number, line in enumerate(markdown.split("\n"), start=1):
-        m = FENCE_RE.match(line)
-        if fence is not None:
-            if m and m.group("fence")[0] == fence[0] and len(m.group("fence")) >= len(fence):
-                fence = None
-            continue
-        if m:
-            fence = m.group("fence")
-            continue
-        yield Line(page, number, INLINE_CODE_RE.sub(" ", line))
+
+def _forms(kind: str | None = None) -> Iterator[tuple[str, Form]]:
+    """Every form of every page, as the plugin parses it, with the page's name."""
+    for path in _pages():
+        for form in scan(path.read_text(encoding="utf-8")):
+            if kind is None or form.kind == kind:
+                yield _rel(path), form
 
 
 # -- 1. figures ----------------------------------------------------------------------------
 def _placed_figures() -> dict[str, list[str]]:
     placed: dict[str, list[str]] = {}
-    for page in _pages():
-        for line in _lines(page):
-            m = FIGURE_RE.match(line.text)
-            if m:
-                placed.setdefault(m.group("name").strip(), []).append(f"{line.page}:{line.number}")
+    for page, form in _forms("figure"):
+        placed.setdefault(form.target, []).append(f"{page}:{form.line}")
     return placed
 
 
@@ -123,17 +119,10 @@ def bibliography() -> Bibliography:
     return Bibliography(files)  # raises, naming both files, if a key is defined twice
 
 
-def _citations() -> Iterator[tuple[Line, str]]:
-    for page in _pages():
-        for line in _lines(page):
-            for m in CITE_RE.finditer(line.text):
-                for key in m.group("body").split(";"):
-                    yield line, key.strip().lstrip("@")
-
-
 def test_every_citation_resolves(bibliography):
-    unknown = [f"{line.page}:{line.number}: unknown citation key '{key}'"
-               for line, key in _citations() if key not in bibliography.entries]
+    unknown = [f"{page}:{form.line}: unknown citation key '{key}'"
+               for page, form in _forms("cite") for key in form.keys
+               if key not in bibliography.entries]
     assert not unknown, "\n".join(unknown)
 
 
@@ -151,7 +140,7 @@ NUMBER_RE = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\.\d+)\s*%?|(?<![\w.])\d+(?
 #: targets, HTML comments and tags, raw URLs, version strings.
 DISPLAY_MATH_RE = re.compile(r"\$\$.*?\$\$", re.DOTALL)
 INLINE_MATH_RE = re.compile(r"(?<![\\$])\$(?!\s)[^$\n]+?(?<![\s\\])\$")
-FORM_RE = re.compile(r"\[\[[^\]]*\]\]")
+FORM_RE = re.compile(rf"{CHECK_RE.pattern}|{METRIC_RE.pattern}|\[\[[^\]\n]*\]\]")
 LINK_TARGET_RE = re.compile(r"\]\([^)]*\)|\]\[[^\]]*\]|^\s*\[[^\]]+\]:\s*\S+.*$", re.MULTILINE)
 COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
 TAG_RE = re.compile(r"<[^>\n]+>")
@@ -276,6 +265,7 @@ def test_the_number_check_catches_what_it_should():
     page = """# Heading with 0.5 in it
 
 Our model reaches 0.93 nats per point. Another sentence [[metric:n.v:.2f]] is fine.
+A claim [[check: a-b.c[0] < 0.5 * a-b.d["x"]]] is checked, not typed.
 The paper reports 28.8% [@chen2021codex]. Maths $x = 0.5$ and
 $$
 y = 1.5
@@ -313,18 +303,13 @@ def test_no_hand_typed_experimental_numbers():
 
 
 # -- 4. metrics ----------------------------------------------------------------------------
-def _metric_forms() -> Iterator[tuple[Line, str, str, str | None]]:
-    for page in _pages():
-        for line in _lines(page):
-            for m in METRIC_RE.finditer(line.text):
-                yield line, m.group("kind"), m.group("path").strip(), m.group("fmt")
-
-
 def test_every_metric_names_a_registered_node_and_an_existing_path(registry):
     problems = []
-    for line, kind, path, fmt in _metric_forms():
-        node, *steps = path.split(".")
-        where = f"{line.page}:{line.number}: [[{kind}:{path}]]"
+    for page, form in _forms():
+        if form.kind not in ("metric", "param"):
+            continue
+        node, *steps = form.target.split(".")
+        where = f"{page}:{form.line}: {form.source}"
         if node not in registry.nodes:
             problems.append(f"{where}: '{node}' is not a registered node")
             continue
@@ -335,10 +320,43 @@ def test_every_metric_names_a_registered_node_and_an_existing_path(registry):
         if not record.is_file():
             continue  # not yet run in the quick profile; the build reports it
         data = json.loads(record.read_text(encoding="utf-8"))
-        values = (data.get("metrics", {}) if kind == "metric"
+        values = (data.get("metrics", {}) if form.kind == "metric"
                   else data.get("key_parts", {}).get("params", {}))
         try:
-            format_value(lookup_path(values, steps, node), fmt)
+            format_value(lookup_path(values, steps, node), form.option)
         except LookupError as exc:
+            problems.append(f"{where}: {exc}")
+    assert not problems, "\n".join(problems)
+
+
+# -- 5. checks and malformed forms ------------------------------------------------------------
+def test_no_malformed_forms_are_left():
+    problems = [f"{page}:{form.line}: {unknown_form_message(form)}"
+                for page, form in _forms("unknown")]
+    assert not problems, "\n".join(problems)
+
+
+def _quick_metrics(node: str) -> dict:
+    record = QUICK / node / "record.json"
+    if not record.is_file():
+        raise LookupError(f"Node '{node}' has no committed quick record ({record}).")
+    return json.loads(record.read_text(encoding="utf-8"))["metrics"]
+
+
+def test_every_check_holds_on_the_committed_quick_records(registry):
+    """The fast twin of tests/test_claims.py: no build, the same parser and evaluator."""
+    problems = []
+    for page, form in _forms("check"):
+        where = f"{page}:{form.line}: {form.source}"
+        try:
+            claim = parse_check(form.target)
+            unknown = [n for n in claim.nodes() if n not in registry.nodes]
+            if unknown:
+                problems.append(f"{where}: unknown node(s) {unknown}")
+            elif claim.applies_to("quick"):
+                outcome = claim.evaluate(_quick_metrics)
+                if not outcome.holds:
+                    problems.append(f"{where}: false on the quick records: {outcome.explain()}")
+        except (CheckError, LookupError) as exc:
             problems.append(f"{where}: {exc}")
     assert not problems, "\n".join(problems)

@@ -180,6 +180,16 @@ def test_pack_refuses_an_incomplete_cache_and_pull_names_a_bad_archive(project, 
         pull(pipe.store, "quick", str(tmp_path / "s.tar.gz"))
 
 
+def test_materialize_completes_a_cache_for_packing(project, tmp_path):
+    pipe = _pipe(project, tmp_path)
+    _run(pipe)
+    model = _drop_model_files(pipe)
+    report = _run(pipe, materialize=True)
+    assert report.ran == ["base"] and model.is_file()
+    assert pack(pipe.store, "smoke", tmp_path / "a.tar.gz") == 1
+    assert _run(pipe, materialize=True).ran == []
+
+
 def test_git_holds_no_model_files_of_the_committed_outputs():
     tracked = subprocess.run(["git", "ls-files", "figures/quick"], cwd=ROOT, check=True,
                              capture_output=True, text=True).stdout.split()

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from genai_report.mkdocs_plugin.citations import Bibliography
-from genai_report.mkdocs_plugin.markup import Resolvers, format_value, lookup_path, transform
+from genai_report.mkdocs_plugin.markup import (
+    FormError,
+    FormWarning,
+    Resolvers,
+    format_value,
+    lookup_path,
+    scan,
+    transform,
+)
 from genai_report.mkdocs_plugin.math import render_math, tex_to_mathml
 
 METRICS = {"loss": 1.23456, "curve": [{"k": 1}, {"k": 2}], "name": "two-moons", "n": 123456}
@@ -33,8 +41,15 @@ def _resolvers():
     def param(path, fmt):
         return f"param({path})"
 
+    def check(body):
+        if body == "true":
+            return "<ok/>"
+        if body == "smoke":
+            raise FormWarning("not verified", html="<unverified/>")
+        raise FormError("False claim", html="<failed/>", kind="claim")
+
     return Resolvers(figure=figure, metric=metric, param=param, cite=cite,
-                     block=lambda what: f"<{what}/>")
+                     block=lambda what: f"<{what}/>", check=check)
 
 
 def test_forms_are_replaced_outside_code():
@@ -73,6 +88,57 @@ def test_unknown_references_report_page_and_line():
     assert found[2] == "docs/chapter.md:4: Unknown node 'other'."
     assert found[3] == "docs/chapter.md:5: Unknown citation key 'missing'."
     assert "genai-error" in res.markdown  # visible in `mkdocs serve`
+
+
+def test_malformed_forms_are_errors_with_the_valid_forms():
+    src = "\n".join([
+        "See [[figure:known]] here, [[metrc:known.loss]] and [[figures:known]].",
+        "[[bibliography]] mid-line and [[check: a.b[0 < 1]].",
+        "`[[metrc:in-code]]` and a [[1, 2]] list written as prose.",
+        "```",
+        "[[figures:in-a-fence]]",
+        "```",
+    ])
+    res = transform(src, "docs/p.md", _resolvers())
+    found = [(e.line, e.kind, e.message.split(" Valid forms")[0]) for e in res.errors]
+    assert found == [
+        (1, "markup", "A figure goes on a line of its own: move `[[figure:known]]` to its own "
+                      "line, with blank lines around it."),
+        (1, "markup", "Unknown form `[[metrc:known.loss]]`. Did you mean 'metric'?"),
+        (1, "markup", "Unknown form `[[figures:known]]`. Did you mean 'figure'?"),
+        (2, "markup", "`[[bibliography]]` goes on a line of its own."),
+        (2, "markup", "Malformed check `[[check: a.b[0 < 1]]`: its brackets or quotes do not "
+                      "balance."),
+        (3, "markup", "Unknown form `[[1, 2]]`."),
+    ]
+    assert "Valid forms: [[figure:NAME]] (on a line of its own)" in res.errors[0].message
+    assert res.figures == []  # a figure mid-sentence is not placed
+
+
+def test_line_numbers_count_front_matter_and_scan_is_the_transforms_parser():
+    body = "# Title\n\nA [[metric:other.x]] here.\n"
+    res = transform(body, "docs/p.md", _resolvers(), first_line=5)
+    assert [str(e) for e in res.errors] == ["docs/p.md:7: Unknown node 'other'."]
+    forms = scan(body, first_line=5)
+    assert [(f.kind, f.line, f.target) for f in forms] == [("metric", 7, "other.x")]
+
+
+def test_the_first_body_line_counts_what_mkdocs_stripped():
+    from genai_report.mkdocs_plugin.reporting import first_body_line
+
+    source = "---\ntitle: x\ntags: [a]\n---\n\n# T\n\nText\n"
+    assert first_body_line(source, "# T\n\nText\n") == 6
+    assert first_body_line("# T\n", "# T\n") == 1
+    assert first_body_line("abc", "changed by another plugin") == 1
+
+
+def test_checks_render_warn_or_fail_through_their_resolver():
+    res = transform("A [[check: true]] B [[check: smoke]] C [[check: false]]", "docs/p.md",
+                    _resolvers())
+    assert res.markdown == "A <ok/> B <unverified/> C <failed/>"
+    assert [(e.kind, e.message) for e in res.warnings] == [("claim", "not verified")]
+    assert [(e.kind, e.message) for e in res.errors] == [("claim", "False claim")]
+    assert res.checks == ["true", "smoke", "false"]
 
 
 def test_format_value_defaults_and_errors():

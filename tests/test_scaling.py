@@ -198,9 +198,8 @@ def test_a_killed_sweep_resumes_and_a_new_size_trains_alone(tmp_path, monkeypatc
 
 def test_the_sweep_list_is_outside_the_runs_cache_key():
     """Editing the list of sizes (in figures/scaling.py) must not re-key existing runs."""
-    from genai_report.pipeline import load_registry
-
     from genai_report.figures.scaling import RUNS
+    from genai_report.pipeline import load_registry
 
     node = load_registry().get(RUNS[0])
     modules = {e.split(":")[0] for e, _ in keys.code_closure(node)}

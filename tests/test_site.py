@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
-import textwrap
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -74,15 +78,25 @@ def small_site(tmp_path):
     return tmp_path
 
 
-def _build(site: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def _env(site: Path, env: dict | None = None) -> dict:
     full_env = {**os.environ, "PYTHONPATH": str(site), "NO_MKDOCS_2_WARNING": "1"}
     for var in ("GENAI_REPORT_PROFILE", "GENAI_REPORT_DEVICE", "GENAI_REPORT_CACHE_DIR"):
         full_env.pop(var, None)
     full_env.update(env or {})
+    return full_env
+
+
+def _build(site: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", *extra], cwd=site,
-        capture_output=True, text=True, env=full_env, timeout=300,
+        capture_output=True, text=True, env=_env(site, env), timeout=300,
     )
+
+
+def _make_stale(site: Path) -> None:
+    """Change code the node runs (a comment would not do: keys ignore comments)."""
+    figs = site / "sitepkg" / "nodes" / "figs.py"
+    figs.write_text(figs.read_text().replace("on purpose", "on purpose!", 1))
 
 
 def test_small_site_places_figures_metrics_citations_and_maths(small_site):
@@ -119,8 +133,7 @@ def test_failing_figure_fails_build_and_keeps_previous_output(small_site):
     assert _build(small_site).returncode == 0
     cached = small_site / "cache" / "smoke" / "good" / "good.svg"
     before = cached.read_bytes()
-    figs = small_site / "sitepkg" / "nodes" / "figs.py"
-    figs.write_text(figs.read_text() + "\n# edited\n")
+    _make_stale(small_site)
     out = _build(small_site, env={"SITE_FAIL": "1"})
     assert out.returncode != 0
     assert "1 node(s) failed" in out.stderr and "--- good ---" in out.stderr
@@ -128,27 +141,105 @@ def test_failing_figure_fails_build_and_keeps_previous_output(small_site):
     assert cached.read_bytes() == before
 
 
-def test_serve_shows_a_placeholder_instead_of_dying(small_site):
-    assert _build(small_site).returncode == 0
-    figs = small_site / "sitepkg" / "nodes" / "figs.py"
-    figs.write_text(figs.read_text() + "\n# edited\n")
-    script = textwrap.dedent("""
-        from mkdocs.commands.build import build
-        from mkdocs.config import load_config
-        cfg = load_config("mkdocs.yml", strict=False)
-        cfg.plugins.on_startup(command="serve", dirty=False)
-        cfg = cfg.plugins.on_config(cfg)
-        build(cfg, serve_url="http://127.0.0.1:8000/")
-    """)
-    env = {**os.environ, "PYTHONPATH": str(small_site), "SITE_FAIL": "1",
-           "NO_MKDOCS_2_WARNING": "1"}
-    out = subprocess.run([sys.executable, "-c", script], cwd=small_site, capture_output=True,
-                         text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr
-    html = (small_site / "site" / "index.html").read_text()
-    assert "Figure &#x27;good&#x27; failed to build" in html or "Figure 'good' failed" in html
-    assert "good exploded on purpose" in html
-    assert "Showing its previous output." in html and "figures/good/good.svg" in html
+def test_malformed_forms_fail_with_page_line_and_the_valid_forms(small_site):
+    (small_site / "docs" / "bad.md").write_text(
+        "---\ntitle: Bad\n---\n\n# Bad\n\nSee [[figure:good]] here.\n"
+        "Loss [[metrc:good.answer]] and [[figures:good]].\n\n"
+        "`[[metrc:fine]]` in code is fine.\n\n```\n[[figures:also-fine]]\n```\n"
+        "[[metric:good.nope]]\n")
+    out = _build(small_site)
+    assert out.returncode != 0
+    err = out.stderr
+    assert ("docs/bad.md:7: A figure goes on a line of its own: move `[[figure:good]]` to "
+            "its own line") in err
+    assert "docs/bad.md:8: Unknown form `[[metrc:good.answer]]`. Did you mean 'metric'?" in err
+    assert "docs/bad.md:8: Unknown form `[[figures:good]]`. Did you mean 'figure'?" in err
+    assert "Valid forms: [[figure:NAME]] (on a line of its own), [[metric:NODE.KEY]]" in err
+    assert "docs/bad.md:15: Metric 'good.nope' not found" in err  # front matter counted
+    assert "fine" not in err
+    assert "3 malformed form(s)" in err and "1 unresolved reference(s)" in err
+
+
+def test_a_held_lock_names_the_plugin_option(small_site):
+    from genai_report.pipeline import CacheStore
+
+    with CacheStore(small_site / "cache").lock():
+        out = _build(small_site)
+    assert out.returncode != 0
+    assert "Another genai-report build is running on this checkout" in out.stderr
+    assert "set `lock_timeout: SECONDS` under `- genai-report:`" in out.stderr
+    assert "--lock-timeout" not in out.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, timeout: float) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read().decode("utf-8")
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _wait_for(url: str, predicate, deadline: float) -> str | None:
+    """The page at ``url`` once ``predicate(html)`` holds, or None at the deadline."""
+    while time.monotonic() < deadline:
+        html = _get(url, timeout=min(20, max(1, deadline - time.monotonic())))
+        if html is not None and predicate(html):
+            return html
+        time.sleep(0.5)
+    return None
+
+
+def test_serve_under_strict_shows_placeholders_instead_of_hanging(small_site):
+    """The real `mkdocs serve`, with `strict: true` as in the project's mkdocs.yml."""
+    config = small_site / "mkdocs.yml"
+    config.write_text("strict: true\n" + config.read_text())
+    quick = {"GENAI_REPORT_PROFILE": "quick"}  # where a false claim is an error
+    assert _build(small_site, env=quick).returncode == 0  # cache the good output
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{port}"], cwd=small_site,
+        env=_env(small_site, {"SITE_FAIL": "1", **quick}), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        first = _wait_for(url, lambda html: "genai-figure" in html, time.monotonic() + 120)
+        assert first is not None, "the server did not come up"
+        # Break the figure's code and the page; the watcher rebuilds.
+        _make_stale(small_site)
+        page = small_site / "docs" / "index.md"
+        page.write_text(page.read_text() + "\nBroken: [[metric:good.nope]], [[metrc:x]].\n"
+                        "Wrong: [[check: good.answer > 100]]\n")
+        html = _wait_for(url, lambda html: "failed to build" in html, time.monotonic() + 150)
+        assert html is not None, "the rebuild never served the placeholder (stuck?)"
+        assert "good exploded on purpose" in html
+        assert "Showing its previous output." in html and "figures/good/good.svg" in html
+        assert "Metric &#x27;good.nope&#x27; not found" in html or "Metric 'good.nope'" in html
+        assert "Unknown form <code>[[metrc:x]]</code>" in html and "claim-failed" in html
+        assert "42.12 &gt; 100 (false)" in html
+        # An edit that breaks the figure code keeps the last good build, with a note.
+        figs = small_site / "sitepkg" / "nodes" / "figs.py"
+        figs.write_text(figs.read_text() + "\ndef broken(:\n")
+        page.write_text(page.read_text() + "\nEdited again.\n")
+        html = _wait_for(url, lambda html: "failed to import" in html, time.monotonic() + 150)
+        assert html is not None, "the rebuild with broken code never served a page"
+        assert "SyntaxError" in html and "genai-figure" in html
+        assert server.poll() is None
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            log, _ = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            log, _ = server.communicate()
+    assert "Aborted" not in log and "will appear stuck" not in log, log[-3000:]
+    assert "1 node(s) failed" in log
 
 
 def test_every_node_of_the_report_runs_in_the_smoke_profile(smoke_cache):
@@ -189,3 +280,24 @@ def test_committed_quick_outputs_are_fresh():
     stale = [f"{s.node.name} ({s.reason})" for s in pipeline.status("quick") if not s.fresh]
     assert not stale, ("committed quick-profile outputs are stale; run `genai-report figures "
                        f"--profile quick` and commit figures/quick: {stale}")
+
+
+def test_a_custom_corpus_builds_into_its_own_cache_never_the_committed_one(tmp_path, monkeypatch):
+    from mkdocs.exceptions import PluginError
+
+    from genai_report.data.corpora import corpus_cache_dir
+    from genai_report.mkdocs_plugin.plugin import GenAIReportPlugin
+
+    corpus = tmp_path / "mine.txt"
+    corpus.write_text("a corpus of words, " * 100)
+    monkeypatch.setenv("GENAI_REPORT_TEXT_CORPUS", str(corpus))
+    monkeypatch.delenv("GENAI_REPORT_CACHE_DIR", raising=False)
+    plugin = GenAIReportPlugin()
+    plugin.load_config({})
+    plugin.root = tmp_path
+    plugin.cache_dir = (tmp_path / "figures").resolve()
+    plugin._use_corpus_cache(explicit=False)
+    assert plugin.cache_dir == corpus_cache_dir(tmp_path, corpus).resolve()
+    plugin.cache_dir = (tmp_path / "figures").resolve()
+    with pytest.raises(PluginError, match="never writes into the committed outputs"):
+        plugin._use_corpus_cache(explicit=True)

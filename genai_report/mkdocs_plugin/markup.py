@@ -3,41 +3,102 @@
 * ``[[figure:NAME]]`` on a line of its own places a figure (its first image) with caption,
   provenance line and a "reproduce" command; ``[[figure:NAME:FILE]]`` picks another image.
 * ``[[metric:NAME.key.sub]]`` or ``[[metric:NAME.key:FORMAT]]`` quotes a number from a node's
-  record (``FORMAT`` is a Python format spec such as ``.2f``; list items by index).
+  record (``FORMAT`` is a Python format spec such as ``.2f``; list items by index). A
+  metric measured over seeds renders as ``mean ± sd (n seeds)``.
 * ``[[param:NAME.field]]`` quotes a setting the node ran with under the current profile
   (training steps, a temperature), so settings are never typed by hand either.
+* ``[[check: EXPR]]`` right after a sentence verifies it against the records (see
+  :mod:`genai_report.mkdocs_plugin.checks`); ``[[check: EXPR | profiles=full]]`` only in
+  those profiles.
 * ``[@key]`` or ``[@key1; @key2]`` cites BibTeX entries; ``[[bibliography]]`` prints them all.
 * ``[[provenance-table]]`` lists every figure of the current build with its record.
 
-Fenced code blocks and inline code are left alone, so these forms can be documented.
+Fenced code blocks and inline code are left alone, so these forms can be documented. Any
+other ``[[...]]`` outside code (a misspelt form, a figure in the middle of a sentence) is
+an error naming the valid forms. :func:`scan` is the parser; :func:`transform` renders
+what it finds.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from genai_report.metrics.seeds import is_over_seeds
+from genai_report.utils import did_you_mean
+
 FIGURE_RE = re.compile(r"^(?P<indent>[ \t]*)\[\[figure:(?P<name>[^\]:]+)(?::(?P<file>[^\]]+))?\]\]\s*$")
-METRIC_RE = re.compile(r"\[\[(?P<kind>metric|param):(?P<path>[^\]:]+)(?::(?P<fmt>[^\]]*))?\]\]")
-CITE_RE = re.compile(r"\[(?P<body>@[\w:.\-/]+(?:\s*;\s*@[\w:.\-/]+)*)\](?![(\[])")
 BLOCK_RE = re.compile(r"^\s*\[\[(?P<what>bibliography|provenance-table)\]\]\s*$")
+_METRIC = r"\[\[(?P<kind>metric|param):(?P<path>[^\]:]+)(?::(?P<fmt>[^\]]*))?\]\]"
+#: A check's body may hold ``[0]`` / ``["a"]`` indexes and quoted strings.
+_STRING = r"\"[^\"\n]*\"|'[^'\n]*'"
+_CHECK = (rf"\[\[check:(?P<body>(?:{_STRING}|\[(?:{_STRING}|[^\[\]\n])*\]|[^\[\]\n\"'])*)\]\]")
+_CITE = r"\[(?P<cite>@[\w:.\-/]+(?:\s*;\s*@[\w:.\-/]+)*)\](?![(\[])"
+METRIC_RE = re.compile(_METRIC)
+CHECK_RE = re.compile(_CHECK)
+CITE_RE = re.compile(_CITE.replace("?P<cite>", "?P<body>"))
+#: One inline form; anything else in double brackets is ``unknown`` (an error).
+INLINE_RE = re.compile(rf"(?P<check>{_CHECK})|(?P<metric>{_METRIC})|{_CITE}"
+                       r"|\[\[(?P<unknown>[^\n]*?)\]\]")
 FENCE_RE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})")
 INLINE_CODE_RE = re.compile(r"(`+)(?:.+?)\1")
+
+#: The forms, as listed in error messages.
+VALID_FORMS = (
+    "[[figure:NAME]] (on a line of its own), [[metric:NODE.KEY]] or "
+    "[[metric:NODE.KEY:FORMAT]], [[param:NODE.FIELD]], [[check: EXPR]] or "
+    "[[check: EXPR | profiles=P1,P2]], and [[bibliography]] / [[provenance-table]] "
+    "(on lines of their own)"
+)
+FORM_NAMES = ("figure", "metric", "param", "check", "bibliography", "provenance-table")
 
 
 @dataclass
 class MarkupError:
-    """A reference the build cannot resolve, with where it is."""
+    """A problem with a form on a page, with where it is.
+
+    Attributes:
+        page: the page's path (``docs/...``).
+        line: the line in the page's source file, front matter included.
+        message: what is wrong and how to fix it.
+        kind: ``reference`` (unknown name), ``claim`` (a false check) or ``markup``
+            (a malformed form).
+    """
 
     page: str
     line: int
     message: str
+    kind: str = "reference"
 
     def __str__(self) -> str:
         return f"{self.page}:{self.line}: {self.message}"
+
+
+class FormError(LookupError):
+    """Raised by a resolver for a form it cannot render.
+
+    Args:
+        message: what is wrong and how to fix it.
+        html: what to show in its place (default: a red error mark with the message).
+        kind: as in :class:`MarkupError`.
+    """
+
+    def __init__(self, message: str, *, html: str | None = None, kind: str = "reference"):
+        super().__init__(message)
+        self.html = html
+        self.kind = kind
+
+
+class FormWarning(Exception):
+    """Raised by a resolver for a form it rendered (``html``) but wants reported as a warning."""
+
+    def __init__(self, message: str, *, html: str, kind: str = "claim"):
+        super().__init__(message)
+        self.html = html
+        self.kind = kind
 
 
 @dataclass
@@ -50,6 +111,8 @@ class Resolvers:
         param: ``(path, fmt | None) -> text`` for a quoted setting.
         cite: ``(keys) -> HTML`` for an in-text citation.
         block: ``(what) -> Markdown/HTML`` for ``bibliography`` and ``provenance-table``.
+        check: ``(body) -> HTML`` for a ``[[check: ...]]`` (may raise :class:`FormWarning`);
+            without it, checks are errors.
     """
 
     figure: Callable[[str, str | None, int], str]
@@ -57,6 +120,30 @@ class Resolvers:
     param: Callable[[str, str | None], str]
     cite: Callable[[list[str]], str]
     block: Callable[[str], str]
+    check: Callable[[str], str] | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    """One form found on a page by :func:`scan`.
+
+    Attributes:
+        kind: ``figure``, ``block``, ``metric``, ``param``, ``check``, ``cite`` or
+            ``unknown`` (double brackets that are no valid form: an error).
+        line: its line in the source file.
+        source: the form as written.
+        target: the figure name, metric or param path, check body, block name, or (for
+            ``unknown``) the text between the brackets.
+        option: the figure's image file or the metric's format, if given.
+        keys: the citation keys.
+    """
+
+    kind: str
+    line: int
+    source: str
+    target: str = ""
+    option: str | None = None
+    keys: tuple[str, ...] = ()
 
 
 @dataclass
@@ -65,102 +152,223 @@ class TransformResult:
 
     markdown: str
     errors: list[MarkupError] = field(default_factory=list)
+    warnings: list[MarkupError] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
 
 
-def transform(markdown: str, page: str, resolve: Resolvers) -> TransformResult:
+@dataclass(frozen=True)
+class SourceLine:
+    """A line of a page: its number in the source file and whether it is fenced code."""
+
+    number: int
+    text: str
+    in_code: bool
+
+
+def source_lines(markdown: str, first_line: int = 1) -> Iterator[SourceLine]:
+    """The page's lines, each marked as fenced code or not.
+
+    Args:
+        markdown: the page's Markdown (after its front matter).
+        first_line: the line number of its first line in the source file (front matter
+            and the blank lines MkDocs strips after it count).
+    """
+    fence: str | None = None
+    for number, line in enumerate(markdown.split("\n"), start=first_line):
+        m = FENCE_RE.match(line)
+        if fence is not None:
+            if m and m.group("fence")[0] == fence[0] and len(m.group("fence")) >= len(fence):
+                fence = None
+            yield SourceLine(number, line, True)
+            continue
+        if m:
+            fence = m.group("fence")
+            yield SourceLine(number, line, True)
+            continue
+        yield SourceLine(number, line, False)
+
+
+def prose_lines(markdown: str, first_line: int = 1) -> Iterator[SourceLine]:
+    """The lines outside fenced code, inline code spans blanked out (for text checks)."""
+    for line in source_lines(markdown, first_line):
+        if not line.in_code:
+            yield SourceLine(line.number, INLINE_CODE_RE.sub(" ", line.text), False)
+
+
+def _line_forms(number: int, line: str) -> list[str | Form]:
+    """A line outside fenced code as text pieces and forms (inline code kept as text)."""
+    fig = FIGURE_RE.match(line)
+    if fig:
+        return [Form("figure", number, line.strip(), fig.group("name").strip(),
+                     (fig.group("file") or "").strip() or None)]
+    blk = BLOCK_RE.match(line)
+    if blk:
+        return [Form("block", number, line.strip(), blk.group("what"))]
+    pieces: list[str | Form] = []
+    pos = 0
+    for code in INLINE_CODE_RE.finditer(line):
+        pieces.extend(_inline_forms(number, line[pos : code.start()]))
+        pieces.append(code.group(0))
+        pos = code.end()
+    pieces.extend(_inline_forms(number, line[pos:]))
+    return pieces
+
+
+def _inline_forms(number: int, text: str) -> list[str | Form]:
+    pieces: list[str | Form] = []
+    pos = 0
+    for m in INLINE_RE.finditer(text):
+        pieces.append(text[pos : m.start()])
+        source = m.group(0)
+        if m.group("check") is not None:
+            form = Form("check", number, source, m.group("body").strip())
+        elif m.group("metric") is not None:
+            form = Form(m.group("kind"), number, source, m.group("path").strip(), m.group("fmt"))
+        elif m.group("cite") is not None:
+            keys = tuple(k.strip().lstrip("@") for k in m.group("cite").split(";"))
+            form = Form("cite", number, source, keys=keys)
+        else:
+            form = Form("unknown", number, source, m.group("unknown"))
+        pieces.append(form)
+        pos = m.end()
+    pieces.append(text[pos:])
+    return [p for p in pieces if p != ""]
+
+
+def scan(markdown: str, first_line: int = 1) -> list[Form]:
+    """Every form on a page outside code, in order: the parser :func:`transform` uses.
+
+    Args:
+        markdown: the page's Markdown.
+        first_line: the source line number of its first line (see :func:`source_lines`).
+
+    Returns:
+        The :class:`Form` s, ``unknown`` ones included.
+    """
+    forms: list[Form] = []
+    for line in source_lines(markdown, first_line):
+        if not line.in_code:
+            forms.extend(p for p in _line_forms(line.number, line.text) if isinstance(p, Form))
+    return forms
+
+
+def unknown_form_message(form: Form) -> str:
+    """Why an ``unknown`` form is not one of the report's forms, and the valid forms."""
+    head = form.target.split(":", 1)[0].strip()
+    if head == "figure":
+        why = (f"A figure goes on a line of its own: move `{form.source}` to its own line, "
+               "with blank lines around it.")
+    elif head in ("bibliography", "provenance-table"):
+        why = f"`{form.source}` goes on a line of its own."
+    elif head == "check":
+        why = f"Malformed check `{form.source}`: its brackets or quotes do not balance."
+    elif head in ("metric", "param"):
+        why = (f"Malformed {head} reference `{form.source}`: write [[{head}:NODE.KEY]] or "
+               f"[[{head}:NODE.KEY:FORMAT]].")
+    else:
+        why = f"Unknown form `{form.source}`.{did_you_mean(head, FORM_NAMES)}"
+    return (f"{why} Valid forms: {VALID_FORMS}. To show double brackets literally, put them "
+            "in inline code.")
+
+
+def transform(markdown: str, page: str, resolve: Resolvers, first_line: int = 1) -> TransformResult:
     """Replace the report's forms in ``markdown`` (see the module docstring).
 
     Args:
         markdown: the page's Markdown source.
         page: the page's path, for error messages.
         resolve: how to render each form.
+        first_line: the source line number of the first line of ``markdown`` (MkDocs
+            strips the front matter before plugins see the page).
 
     Returns:
-        The new Markdown, plus every unresolved reference as a :class:`MarkupError`
-        (rendered in place as a visible error so `mkdocs serve` keeps going).
+        The new Markdown, plus every problem as a :class:`MarkupError` in ``errors``
+        (rendered in place as a visible error so `mkdocs serve` keeps going) or in
+        ``warnings`` (a resolver's :class:`FormWarning`).
     """
     result = TransformResult(markdown="")
     out: list[str] = []
-    fence: str | None = None
     number = 0
-    for lineno, line in enumerate(markdown.split("\n"), start=1):
-        m = FENCE_RE.match(line)
-        if fence is not None:
-            if m and m.group("fence")[0] == fence[0] and len(m.group("fence")) >= len(fence):
-                fence = None
-            out.append(line)
+    for line in source_lines(markdown, first_line):
+        if line.in_code:
+            out.append(line.text)
             continue
-        if m:
-            fence = m.group("fence")
-            out.append(line)
-            continue
-        fig = FIGURE_RE.match(line)
-        if fig:
-            name = fig.group("name").strip()
+        pieces = _line_forms(line.number, line.text)
+        head = pieces[0] if len(pieces) == 1 else None
+        if isinstance(head, Form) and head.kind == "figure":
             number += 1
-            result.figures.append(name)
-            try:
-                rendered = resolve.figure(name, (fig.group("file") or "").strip() or None, number)
-            except LookupError as exc:
-                rendered = _error_html(_message(exc))
-                result.errors.append(MarkupError(page, lineno, _message(exc)))
+            result.figures.append(head.target)
+            rendered = _render(result, page, head, True,
+                               lambda f=head, n=number: resolve.figure(f.target, f.option, n))
             out.extend(["", rendered, ""])
-            continue
-        blk = BLOCK_RE.match(line)
-        if blk:
-            out.append(resolve.block(blk.group("what")))
-            continue
-        out.append(_inline(line, page, lineno, resolve, result))
+        elif isinstance(head, Form) and head.kind == "block":
+            out.append(resolve.block(head.target))
+        else:
+            out.append("".join(p if isinstance(p, str) else _render_inline(p, page, resolve, result)
+                               for p in pieces))
     result.markdown = "\n".join(out)
     return result
 
 
-def _inline(line: str, page: str, lineno: int, resolve: Resolvers, result: TransformResult) -> str:
-    """Replace metrics and citations in one line, outside inline code spans."""
-    pieces: list[str] = []
-    pos = 0
-    for code in INLINE_CODE_RE.finditer(line):
-        pieces.append(_inline_text(line[pos : code.start()], page, lineno, resolve, result))
-        pieces.append(code.group(0))
-        pos = code.end()
-    pieces.append(_inline_text(line[pos:], page, lineno, resolve, result))
-    return "".join(pieces)
+def _render_inline(form: Form, page: str, resolve: Resolvers, result: TransformResult) -> str:
+    if form.kind in ("metric", "param"):
+        result.metrics.append(form.target)
+        resolver = resolve.metric if form.kind == "metric" else resolve.param
+        return _render(result, page, form, False, lambda: resolver(form.target, form.option))
+    if form.kind == "cite":
+        result.citations.extend(form.keys)
+        return _render(result, page, form, False, lambda: resolve.cite(list(form.keys)))
+    if form.kind == "check":
+        result.checks.append(form.target)
+        check = resolve.check
+        if check is None:
+            return _render(result, page, form, False, lambda: _raise(FormError(
+                "Checks are not evaluated here (no check resolver).", kind="markup")))
+        return _render(result, page, form, False, lambda: check(form.target))
+    message = unknown_form_message(form)
+    result.errors.append(MarkupError(page, form.line, message, "markup"))
+    return _error_html(message, inline=True)
 
 
-def _inline_text(text: str, page: str, lineno: int, resolve: Resolvers, result: TransformResult) -> str:
-    def metric(m: re.Match) -> str:
-        path = m.group("path").strip()
-        result.metrics.append(path)
-        resolver = resolve.metric if m.group("kind") == "metric" else resolve.param
-        try:
-            return resolver(path, m.group("fmt"))
-        except LookupError as exc:
-            result.errors.append(MarkupError(page, lineno, _message(exc)))
-            return _error_html(_message(exc), inline=True)
-
-    def cite(m: re.Match) -> str:
-        keys = [k.strip().lstrip("@") for k in m.group("body").split(";")]
-        result.citations.extend(keys)
-        try:
-            return resolve.cite(keys)
-        except LookupError as exc:
-            result.errors.append(MarkupError(page, lineno, _message(exc)))
-            return _error_html(_message(exc), inline=True)
-
-    return CITE_RE.sub(cite, METRIC_RE.sub(metric, text))
+def _raise(exc: Exception) -> Any:
+    raise exc
 
 
-def _message(exc: LookupError) -> str:
+def _render(result: TransformResult, page: str, form: Form, block: bool,
+            render: Callable[[], str]) -> str:
+    """Call a resolver; record its error or warning against the form's page and line."""
+    try:
+        return render()
+    except FormWarning as warn:
+        result.warnings.append(MarkupError(page, form.line, _message(warn), warn.kind))
+        return warn.html
+    except LookupError as exc:
+        kind = getattr(exc, "kind", "reference")
+        result.errors.append(MarkupError(page, form.line, _message(exc), kind))
+        return getattr(exc, "html", None) or _error_html(_message(exc), inline=not block)
+
+
+def _message(exc: Exception) -> str:
     return str(exc.args[0]) if exc.args else str(exc)
+
+
+#: Characters Markdown, tables or maths act on even inside an HTML attribute.
+_ATTR_ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "*_`[]|\\$~^"})
+
+
+def attr_escape(text: str) -> str:
+    """``text`` for an HTML attribute in Markdown: quoted, and inert to Markdown (which
+    processes ``*``, backticks and ``$`` inside attributes) and to table pipes."""
+    return html.escape(text, quote=True).translate(_ATTR_ESCAPES).replace("\n", "&#10;")
 
 
 def _error_html(message: str, inline: bool = False) -> str:
     text = html.escape(message)
     if inline:
-        return f'<span class="genai-error" title="{text}">⚠ {text}</span>'
+        return f'<span class="genai-error" title="{attr_escape(message)}">⚠ {text}</span>'
     return (
         '<div class="admonition failure genai-error"><p class="admonition-title">'
         f"Reference error</p><p>{text}</p></div>"
@@ -195,7 +403,15 @@ def lookup_path(metrics: dict[str, Any], path: list[str], node: str) -> Any:
 
 
 def format_value(value: Any, fmt: str | None) -> str:
-    """Format a metric: with ``fmt`` as given, floats to 3 significant digits otherwise."""
+    """Format a metric: with ``fmt`` as given, floats to 3 significant digits otherwise.
+
+    A metric measured over seeds (:func:`genai_report.metrics.seeds.over_seeds`) renders as
+    ``mean ± sd (n seeds)``, ``fmt`` applied to the mean and the sd: ``3.12 ± 0.19 (5 seeds)``.
+    """
+    if is_over_seeds(value):
+        n = value["n"]
+        return (f"{format_value(value['mean'], fmt)} ± {format_value(value['sd'], fmt)} "
+                f"({n} seed{'' if n == 1 else 's'})")
     if fmt:
         try:
             return format(value, fmt)

@@ -6,11 +6,19 @@
 * ``on_files`` serves figure outputs straight from the cache (``File.generated``), so
   nothing is written into ``docs/`` and ``mkdocs serve`` does not rebuild in a loop.
 * ``on_page_markdown`` renders ``[[figure:...]]``, ``[[metric:...]]``, ``[[param:...]]``,
-  ``[@key]`` and the
-  ``[[bibliography]]`` / ``[[provenance-table]]`` blocks; an unknown reference fails the
-  build with its page and line.
+  ``[[check:...]]``, ``[@key]`` and the ``[[bibliography]]`` / ``[[provenance-table]]``
+  blocks. An unknown reference or a malformed form fails the build with its page and line
+  (front matter counted); so does a false claim in the ``quick`` and ``full`` profiles
+  (under ``smoke`` it is a warning and a "not verified" mark).
 * ``on_page_content`` turns TeX into MathML (no maths library is loaded by the site).
 * ``on_serve`` watches the package's source, so editing a model re-runs its figures.
+
+Under ``mkdocs serve`` every problem the plugin finds is shown on the page (a red
+placeholder, an error mark, a note that the figure code does not import and the last good
+build is shown) and logged on a logger outside MkDocs' strict-mode count, so
+``strict: true`` in ``mkdocs.yml`` never stops the preview; ``mkdocs build`` fails instead.
+A claim that is false in the ``smoke`` profile is logged the same way, so a strict smoke
+build (the tests, CI) passes while showing the claims it could not verify.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import logging
 import os
 import posixpath
 import sys
+import traceback
 from functools import partial
 from pathlib import Path
 
@@ -31,16 +40,33 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 import genai_report
+from genai_report.mkdocs_plugin.checks import (
+    CheckError,
+    CheckReferenceError,
+    CheckSyntaxError,
+    parse_check,
+    render_mark,
+)
 from genai_report.mkdocs_plugin.citations import Bibliography
 from genai_report.mkdocs_plugin.config import PluginConfig
 from genai_report.mkdocs_plugin.markup import (
+    FormError,
+    FormWarning,
     MarkupError,
     Resolvers,
+    attr_escape,
     format_value,
     lookup_path,
     transform,
 )
 from genai_report.mkdocs_plugin.math import render_math, render_notebook_math
+from genai_report.mkdocs_plugin.reporting import (
+    code_error_banner,
+    first_body_line,
+    lock_message,
+    soft_log,
+    summary,
+)
 from genai_report.pipeline import (
     ConfigError,
     LockBusyError,
@@ -75,6 +101,8 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         self.records: dict[str, Record] = {}
         self.failures: dict[str, str] = {}
         self.errors: list[MarkupError] = []
+        self.code_error: str | None = None
+        self.unverified: list[MarkupError] = []
         self.placed: dict[str, list[str]] = {}
         self.bibliography: Bibliography | None = None
 
@@ -93,12 +121,38 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             raise PluginError(f"genai-report: {exc}") from None
         cache = os.environ.get("GENAI_REPORT_CACHE_DIR") or self.config.cache_dir
         self.cache_dir = (self.root / cache).resolve()
+        self._use_corpus_cache(explicit="GENAI_REPORT_CACHE_DIR" in os.environ)
         self.bibliography = self._load_bibliography()
         if CSS not in config.extra_css:
             config.extra_css.append(CSS)
         log.info("Figures: profile '%s', device '%s', cache %s.", self.profile, self.device,
                  self.cache_dir)
         return config
+
+    def _use_corpus_cache(self, *, explicit: bool) -> None:
+        """A custom corpus ($GENAI_REPORT_TEXT_CORPUS) never writes into the committed
+        outputs: its figures go to the corpus's own cache, as with ``genai-report``."""
+        from genai_report.data.corpora import CorpusError, corpus_cache_dir, custom_corpus
+
+        try:
+            corpus = custom_corpus()
+        except CorpusError as exc:
+            raise PluginError(f"genai-report: {exc}") from None
+        if corpus is None:
+            return
+        own = corpus_cache_dir(self.root, corpus)
+        if explicit and self.cache_dir == (self.root / "figures").resolve():
+            raise PluginError(
+                f"genai-report: a custom corpus ({corpus}) never writes into the committed "
+                f"outputs under {self.cache_dir}. Unset $GENAI_REPORT_CACHE_DIR to use the "
+                f"corpus's own cache ({own}), or point it at another folder.")
+        if explicit:
+            log.info("Custom corpus %s: figures go to $GENAI_REPORT_CACHE_DIR (%s).", corpus,
+                     self.cache_dir)
+            return
+        log.info("Custom corpus %s: its figures go to their own cache %s, never the committed "
+                 "outputs; set $GENAI_REPORT_CACHE_DIR to choose another folder.", corpus, own)
+        self.cache_dir = own.resolve()
 
     def _load_bibliography(self) -> Bibliography:
         path = self.root / self.config.bibliography
@@ -118,7 +172,9 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
     def on_pre_build(self, *, config: MkDocsConfig) -> None:
         if not self.config.enabled:
             return
-        self.errors, self.placed, self.failures = [], {}, {}
+        self.errors, self.unverified, self.placed, self.failures = [], [], {}, {}
+        self.code_error = None
+        previous = dict(REGISTRY.nodes)
         if self.is_serve:
             _forget_project_modules(self.config.node_packages)
             self.bibliography = self._load_bibliography()
@@ -126,27 +182,49 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             registry = load_registry(self.config.node_packages)
         except ConfigError as exc:
             raise PluginError(f"genai-report: {exc}") from None
-        self.pipeline = Pipeline(registry, cache_dir=self.cache_dir, root=self.root)
-        if self.config.run_pipeline:
-            options = RunOptions(
-                profile=self.profile, device=self.device, jobs=self.config.jobs,
-                lock_timeout=self.config.lock_timeout, show_progress=sys.stderr.isatty(),
-            )
-            try:
-                report = self.pipeline.run(options, raise_on_failure=False)
-            except (LockBusyError, ConfigError) as exc:
-                raise PluginError(f"genai-report: {exc}") from None
-            self.failures = {**report.failed, **report.skipped}
-            if self.failures:
-                summary = str(PipelineFailedError(report.failed, report.skipped))
-                if not self.is_serve:
-                    raise PluginError(f"genai-report: {summary}")
-                log.error("%s\n(serving placeholders for the failed figures)", summary)
+        except Exception as exc:
+            if not (self.is_serve and previous and self.pipeline is not None):
+                raise
+            # An edit broke the figure code: keep serving the last good build, and say so.
+            REGISTRY.nodes.clear()
+            REGISTRY.nodes.update(previous)
+            self.code_error = "".join(traceback.format_exception_only(exc)).strip()
+            soft_log.error("The figure code failed to import; serving the last good figures. "
+                           "%s", self.code_error)
+            registry = self.pipeline.registry
+        else:
+            self.pipeline = Pipeline(registry, cache_dir=self.cache_dir, root=self.root)
+            if self.config.run_pipeline:
+                self._run_pipeline()
+        assert self.pipeline is not None
         self.records = {}
         for node in registry:
             rec = self.pipeline.store.read_record(self.profile, node.name)
             if rec is not None:
                 self.records[node.name] = rec
+
+    def _run_pipeline(self) -> None:
+        """Run the stale nodes; a build fails on a failed node, a serve shows placeholders."""
+        assert self.pipeline is not None
+        options = RunOptions(
+            profile=self.profile, device=self.device, jobs=self.config.jobs,
+            lock_timeout=self.config.lock_timeout, show_progress=sys.stderr.isatty(),
+        )
+        try:
+            report = self.pipeline.run(options, raise_on_failure=False)
+        except LockBusyError as exc:
+            if not self.is_serve:
+                raise PluginError(f"genai-report: {lock_message(str(exc))}") from None
+            soft_log.warning("%s\n(serving the cached figures meanwhile)", lock_message(str(exc)))
+            return
+        except ConfigError as exc:
+            raise PluginError(f"genai-report: {exc}") from None
+        self.failures = {**report.failed, **report.skipped}
+        if self.failures:
+            summary = str(PipelineFailedError(report.failed, report.skipped))
+            if not self.is_serve:
+                raise PluginError(f"genai-report: {summary}")
+            soft_log.error("%s\n(serving placeholders for the failed figures)", summary)
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
         if not self.config.enabled or self.pipeline is None:
@@ -192,13 +270,23 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             param=self._param,
             cite=partial(self._cite, page, files),
             block=self._block,
+            check=self._check,
         )
-        result = transform(markdown, f"docs/{src}", resolvers)
+        first_line = _first_body_line(page, markdown)
+        result = transform(markdown, f"docs/{src}", resolvers, first_line=first_line)
         for name in result.figures:
             self.placed.setdefault(name, []).append(src)
         for err in result.errors:
-            (log.warning if self.is_serve else log.error)("%s", err)
+            if self.is_serve:
+                soft_log.warning("%s", err)
+            else:
+                log.error("%s", err)
+        for warning in result.warnings:
+            soft_log.warning("%s", warning)
         self.errors.extend(result.errors)
+        self.unverified.extend(w for w in result.warnings if w.kind == "claim")
+        if self.code_error:
+            return code_error_banner(self.code_error) + result.markdown
         return result.markdown
 
     def on_page_content(
@@ -207,7 +295,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         if not self.config.enabled:
             return None
         def report(msg: str) -> None:
-            log.warning("docs/%s: %s", page.file.src_uri, msg)
+            self._warn("docs/%s: %s", page.file.src_uri, msg)
 
         if page.file.src_uri.endswith(".ipynb"):
             html_ = render_notebook_math(html_, report)
@@ -219,19 +307,19 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         if self.config.require_all_figures_placed:
             for node in self.pipeline.registry.figures():
                 if node.name not in self.placed:
-                    log.warning("Figure '%s' (%s) is placed on no page. Add a line "
+                    self._warn("Figure '%s' (%s) is placed on no page. Add a line "
                                 "[[figure:%s]] to the page it belongs to.", node.name,
                                 node.module, node.name)
+        if self.unverified:
+            soft_log.warning("%d claim(s) not verified in the %s profile (its settings are "
+                             "tiny); they are checked in the quick and full builds.",
+                             len(self.unverified), self.profile)
         if self.errors and not self.is_serve:
-            listing = "\n".join(f"  {e}" for e in self.errors)
-            raise PluginError(
-                f"genai-report: {len(self.errors)} unresolved reference(s):\n{listing}\n"
-                "Fix the name (see `genai-report list` for nodes, the node's record.json "
-                "for metrics, the .bib files for citations)."
-            )
+            raise PluginError(f"genai-report: {summary(self.errors)}")
         return env
 
     def on_serve(self, server, *, config: MkDocsConfig, builder):
+        self.is_serve = True  # also under `mkdocs serve --clean` (startup says "build")
         if self.config.enabled:
             sys.dont_write_bytecode = True  # no .pyc writes inside the watched package
             server.watch(str(PACKAGE_DIR))
@@ -240,13 +328,17 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
                 server.watch(str(bib))
         return server
 
+    def _warn(self, msg: str, *args: object) -> None:
+        """A warning: counted by ``--strict`` in a build, shown without stopping a serve."""
+        (soft_log if self.is_serve else log).warning(msg, *args)
+
     # -- rendering -----------------------------------------------------------------------
-    def _node(self, name: str) -> Node:
+    def _node(self, name: str, what: str = "figure") -> Node:
         assert self.pipeline is not None
         node = self.pipeline.registry.nodes.get(name)
         if node is None:
             raise LookupError(
-                f"Unknown figure '{name}'.{did_you_mean(name, self.pipeline.registry.nodes)} "
+                f"Unknown {what} '{name}'.{did_you_mean(name, self.pipeline.registry.nodes)} "
                 "Run `genai-report list` to see every node."
             )
         return node
@@ -325,8 +417,49 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             except LookupError as exc:
                 raise LookupError(str(exc).replace("Metric", "Parameter", 1)) from None
         text = format_value(value, fmt)
-        return (f'<span class="genai-metric" title="{html.escape(path)} '
-                f'({kind}, {rec.profile}, {html.escape(rec.git_commit)})">{html.escape(text)}</span>')
+        title = attr_escape(f"{path} ({kind}, {rec.profile}, {rec.git_commit})")
+        return f'<span class="genai-metric" title="{title}">{html.escape(text)}</span>'
+
+    def _check(self, body: str) -> str:
+        """Render a ``[[check: ...]]``: evaluate it, or mark it as checked elsewhere."""
+        try:
+            claim = parse_check(body)
+        except CheckSyntaxError as exc:
+            raise FormError(f"Malformed check `{body.strip()}`: {exc}", kind="markup") from None
+        for name in claim.nodes():
+            try:
+                self._node(name, "node")
+            except LookupError as exc:
+                raise FormError(f"Check `{claim.expr}`: {exc}") from None
+        if not claim.applies_to(self.profile):
+            return render_mark(claim, "elsewhere", self.profile)
+        try:
+            outcome = claim.evaluate(self._claim_metrics)
+        except CheckReferenceError as exc:
+            raise FormError(f"Check `{claim.expr}`: {exc}") from None
+        except CheckError as exc:
+            raise FormError(f"Check `{claim.expr}` cannot be evaluated: {exc}",
+                            kind="markup") from None
+        if outcome.holds:
+            return render_mark(claim, "verified", self.profile, outcome)
+        message = f"False claim `{claim.expr}`: {outcome.explain()}."
+        if self.profile == "smoke":
+            raise FormWarning(f"{message} Not verified in the smoke profile.",
+                              html=render_mark(claim, "unverified", self.profile, outcome))
+        raise FormError(message, html=render_mark(claim, "failed", self.profile, outcome),
+                        kind="claim")
+
+    def _claim_metrics(self, name: str) -> dict:
+        """A node's metrics for a check; ``LookupError`` names what is missing."""
+        self._node(name, "node")
+        rec = self.records.get(name)
+        if rec is None:
+            if name in self.failures:
+                raise LookupError(f"Node '{name}' failed in this build, so its claims cannot "
+                                  "be checked.")
+            raise LookupError(f"Node '{name}' has no record for profile '{self.profile}'; run "
+                              f"`genai-report figures --profile {self.profile}`.")
+        return rec.metrics
 
     def _cite(self, page: Page, files: Files, keys_: list[str]) -> str:
         assert self.bibliography is not None
@@ -367,6 +500,14 @@ def _relative(page: Page, target: str) -> str:
     start = posixpath.dirname(page.file.dest_uri) or "."
     rel = posixpath.relpath(target.rstrip("/") or ".", start)
     return rel + "/" if target.endswith("/") and rel != "." else ("./" if rel == "." else rel)
+
+
+def _first_body_line(page: Page, markdown: str) -> int:
+    try:
+        source = page.file.content_string
+    except (OSError, TypeError, ValueError):
+        return 1
+    return first_body_line(source, markdown)
 
 
 def _inline_markdown(text: str) -> str:

@@ -2,27 +2,19 @@
 
 import torch
 
-from genai_report.applications import code
 from genai_report.applications.anomaly import CORRUPTIONS, corrupt
 from genai_report.applications.design import ink, property_guided_sample
-from genai_report.applications.inpainting import center_mask, half_mask, inpaint
+from genai_report.applications.inpainting import (
+    band_mask,
+    center_mask,
+    chimera,
+    half_mask,
+    inpaint,
+    nearest_fill,
+    shift_right,
+)
 from genai_report.applications.synthetic import accuracy, train_classifier
-from genai_report.metrics.text import is_valid_python
 from genai_report.models.diffusion import Diffusion, DiffusionConfig
-
-SRC = '''import os
-
-def add(a, b):
-    """Add."""
-    total = a + b
-    return total
-
-class K:
-    def method(self, x) -> int:
-        if x:
-            return 1
-        return 2
-'''
 
 
 def _digit_model(n_classes=0):
@@ -44,19 +36,27 @@ def test_inpainting_keeps_known_pixels_exact():
     assert int((~center_mask()).sum()) == 16 and int(half_mask().sum()) == 32
 
 
-def test_code_tasks_find_functions_lines_and_bodies():
-    spans = code.function_spans(SRC)
-    assert [SRC[a:b].split("(")[0].strip() for a, b, _ in spans] == ["def add", "def method"]
-    lines = [t.line.strip() for t in code.line_tasks(SRC, 0)]
-    assert lines == ["total = a + b", "return total", "if x:", "return 1", "return 2"]
-    for t in code.body_tasks(SRC, 0):
-        assert is_valid_python(code.function_source(t.header, t.body))
-    assert [code.first_word(x) for x in ("    return x", "x.y = 1", "  ", "(a)")] == [
-        "return", "x", "", "("]
-    # a completion runs past the function and is cut mid-line: both are trimmed
-    cut = code.cut_body("    return 1\n\nx = 2\n", 0)
-    assert cut == "    return 1\n"
-    assert code.cut_body("    y = 1\n    return (y", 0) == "    y = 1\n"
+def test_inpainting_tests_where_copying_cannot_win():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((6, 1, 8, 8), generator=g) * 2 - 1
+    s = shift_right(x)
+    assert torch.equal(s[..., 1:], x[..., :-1]) and (s[..., 0] == -1).all()
+    c = chimera(x, torch.Generator().manual_seed(1))
+    assert torch.equal(c[..., :4, :], x[..., :4, :])
+    bottoms = {tuple(r.flatten().tolist()) for r in x[..., 4:, :]}
+    assert all(tuple(r.flatten().tolist()) in bottoms for r in c[..., 4:, :])
+    m = band_mask((3, 4))
+    assert int((~m).sum()) == 16 and not m[0, 3].any() and m[0, 2].all()
+
+
+def test_nearest_fill_copies_the_closest_training_images_into_the_hole():
+    train = torch.stack([torch.full((1, 8, 8), v) for v in (-1.0, 0.0, 0.5, 1.0)])
+    x = torch.full((1, 1, 8, 8), 0.45)
+    known = center_mask()
+    fill = nearest_fill(x, known, train, k=2)  # (1, 2, 1, 8, 8)
+    assert fill.shape == (1, 2, 1, 8, 8)
+    assert (fill[0, 0][~known] == 0.5).all() and (fill[0, 1][~known] == 0.0).all()
+    assert (fill[0, :, known] == 0.45).all()  # the known pixels are the input's
 
 
 def test_tstr_classifier_learns_separable_data():

@@ -90,3 +90,38 @@ def half_mask(side: int = 8) -> torch.Tensor:
     m = torch.zeros(1, side, side, dtype=torch.bool)
     m[:, : side // 2] = True
     return m
+
+
+def band_mask(rows: tuple[int, ...] = (3, 4), side: int = 8) -> torch.Tensor:
+    """``(1, side, side)`` bool mask, False on the given rows (a horizontal band to fill)."""
+    m = torch.ones(1, side, side, dtype=torch.bool)
+    m[:, list(rows)] = False
+    return m
+
+
+def shift_right(x: torch.Tensor, pixels: int = 1, background: float = -1.0) -> torch.Tensor:
+    """Images ``(B, C, H, W)`` moved right by ``pixels``; the uncovered columns are
+    ``background`` (blank paper). No training digit sits in that position."""
+    out = torch.full_like(x, background)
+    out[..., pixels:] = x[..., :-pixels]
+    return out
+
+
+def chimera(x: torch.Tensor, generator: torch.Generator, row: int = 4) -> torch.Tensor:
+    """Each image's rows from ``row`` on replaced by those of another image of the batch
+    (a random permutation): top and bottom halves of different digits, a shape that is in
+    no training set."""
+    perm = torch.randperm(len(x), generator=generator)
+    out = x.clone()
+    out[..., row:, :] = x[perm][..., row:, :]
+    return out
+
+
+def nearest_fill(x: torch.Tensor, known: torch.Tensor, train: torch.Tensor, k: int = 1
+                 ) -> torch.Tensor:
+    """The baseline that copies: fill the hole of each image from its ``k`` nearest training
+    images on the known pixels (Euclidean). Returns ``(B, k, *image_shape)``."""
+    kn = known.expand_as(x[0]).flatten()
+    dist = torch.cdist(x.flatten(1)[:, kn], train.flatten(1)[:, kn])  # (B, N)
+    idx = dist.topk(k, largest=False).indices  # (B, k)
+    return torch.where(known, x[:, None], train[idx])

@@ -1,7 +1,7 @@
 """Models trained for the "Applications, measured" and "Ethics, measured" pages.
 
-* ``code-gpt``: a character-level GPT trained on the Python source corpus (the Copilot idea at
-  toy scale), with the tail of the corpus held out for the completion tasks.
+* ``code-gpt``: a character-level GPT trained on generated one-line Python functions
+  (docstring in words, body one ``return`` line), with problems held out for pass@k.
 * ``skewed-diffusion``: a class-conditional digits diffusion model trained on a deliberately
   skewed class mix, to see whether its samples reproduce the skew.
 """
@@ -14,85 +14,101 @@ from genai_report.data.digits import data_file
 from genai_report.pipeline import artifact
 
 
-def _python_corpus():
-    from genai_report.data.corpora import corpus_path
-
-    return corpus_path("python")
-
-
 @dataclass(frozen=True)
 class CodeGPTTrain:
-    """Shape and training of the code model (see ``GPTConfig`` and ``TrainConfig``).
+    """The code-generation task and the GPT trained on it (see ``GPTConfig``, ``TrainConfig``
+    and :mod:`genai_report.applications.code`).
 
     Attributes:
-        n_layer, n_head, n_embd, block_size: the GPT.
-        batch_size, steps, lr, warmup_steps: optimisation.
-        val_fraction: tail of the corpus held out (the completion tasks come from it).
+        n_problems: distinct problems generated (``n_val`` and ``n_test`` of them held out).
+        max_steps: arithmetic steps per problem at most.
+        problem_seed: seed of the problem generator.
+        n_layer, n_head, n_embd: the GPT (its block holds the longest function).
+        batch_size, steps, lr, warmup_steps: optimisation (batches of whole functions).
     """
 
+    n_problems: int = 6400
+    n_val: int = 200
+    n_test: int = 200
+    max_steps: int = 4
+    problem_seed: int = 0
     n_layer: int = 2
     n_head: int = 4
     n_embd: int = 64
-    block_size: int = 128
-    batch_size: int = 8
-    steps: int = 1500
-    lr: float = 3e-3
+    batch_size: int = 32
+    steps: int = 1200
+    lr: float = 5e-3
     warmup_steps: int = 50
-    val_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.n_val < 1 or self.n_test < 1 or self.n_val + self.n_test >= self.n_problems:
+            raise ValueError(f"Need n_val, n_test >= 1 and n_val + n_test < n_problems; got "
+                             f"{self.n_val}, {self.n_test}, {self.n_problems}.")
+
+
+def code_problems(p: CodeGPTTrain):
+    """``(train, val, test)`` problems of a ``code-gpt`` parameter set."""
+    from genai_report.applications import code
+
+    probs = code.make_problems(p.n_problems, p.problem_seed, p.max_steps)
+    return code.split_problems(probs, p.n_val, p.n_test)
 
 
 @artifact(
     "code-gpt",
     params={
-        "smoke": CodeGPTTrain(n_layer=1, n_head=2, n_embd=32, block_size=128, batch_size=2,
-                              steps=15, warmup_steps=2),
+        "smoke": CodeGPTTrain(n_problems=400, n_val=20, n_test=20, n_layer=1, n_head=2,
+                              n_embd=32, batch_size=8, steps=30, warmup_steps=3),
         "quick": CodeGPTTrain(),
-        "full": CodeGPTTrain(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64,
-                             steps=6000, lr=1e-3, warmup_steps=200),
+        "full": CodeGPTTrain(n_problems=20000, n_layer=4, n_head=4, n_embd=128,
+                             batch_size=128, steps=4000, lr=2e-3, warmup_steps=200),
     },
     outputs=("model.pt",),
     seed=60,
-    data=(_python_corpus,),
 )
 def code_gpt(ctx, p: CodeGPTTrain):
-    """Train a character-level GPT on the Python corpus; record its held-out loss."""
+    """Train a character-level GPT on generated one-line Python functions; record its
+    held-out loss (bits per character over whole validation functions)."""
     import dataclasses
     import math
 
     import torch
 
-    from genai_report.data.text import CharTokenizer, get_batch, load_corpus, split
+    from genai_report.applications import code
+    from genai_report.data.text import CharTokenizer
     from genai_report.models.gpt import GPT, GPTConfig
     from genai_report.training.loop import TrainConfig, train
 
-    text = load_corpus("python")
-    tok = CharTokenizer.from_text(text)
-    train_ids, val_ids = split(tok.encode(text), p.val_fraction)
-    config = GPTConfig(vocab_size=tok.vocab_size, block_size=p.block_size, n_layer=p.n_layer,
+    train_p, val_p, test_p = code_problems(p)
+    tok = CharTokenizer.from_text("".join(q.source for q in (*train_p, *val_p, *test_p)))
+    length = max(len(q.source) for q in (*train_p, *val_p, *test_p))
+    rows, val_rows = (code.encode_problems(ps, tok, length) for ps in (train_p, val_p))
+    config = GPTConfig(vocab_size=tok.vocab_size, block_size=length, n_layer=p.n_layer,
                        n_head=p.n_head, n_embd=p.n_embd)
     model = GPT(config).to(ctx.device)
     gen, dev = ctx.generator(1), ctx.device
 
     def loss_fn(m, step):
-        x, y = get_batch(train_ids, p.batch_size, p.block_size, gen)  # (B, T)
+        x, y = code.function_batch(rows, p.batch_size, gen)  # (B, L)
         return m(x.to(dev), y.to(dev))[1]
 
     def evaluate(m):
-        g = torch.Generator().manual_seed(ctx.seed + 7)
-        losses = [m(*(t.to(dev) for t in get_batch(val_ids, 16, p.block_size, g)))[1]
-                  for _ in range(4)]
-        return {"val_loss": float(torch.stack(losses).mean())}
+        return {"val_bpc": code.gpt_bits(m, val_rows)[0] / (val_rows[:, 1:] >= 0).sum().item()}
 
     hist = train(model, loss_fn, TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.warmup_steps,
                                              weight_decay=0.1),
                  eval_fn=evaluate, progress=ctx.progress, record_every=10)
     torch.save({"config": dataclasses.asdict(config), "state": model.state_dict(),
-                "chars": tok.chars, "n_train_chars": len(train_ids)}, ctx.output("model.pt"))
-    val = hist.last_eval()["val_loss"]
-    return {"n_params": model.num_params(), "steps": p.steps, "val_loss_nats": val,
-            "val_bpc": val / math.log(2), "train_time_s": hist.wall_time_s,
-            "train_chars": len(train_ids), "val_chars": len(val_ids),
-            "epochs": p.steps * p.batch_size * p.block_size / len(train_ids)}
+                "chars": tok.chars, "length": length, "task": dataclasses.asdict(p)},
+               ctx.output("model.pt"))
+    train_chars = int((rows[:, 1:] >= 0).sum())
+    return {"n_params": model.num_params(), "steps": p.steps,
+            "val_bpc": hist.last_eval()["val_bpc"],
+            "val_loss_nats": hist.last_eval()["val_bpc"] * math.log(2),
+            "train_time_s": hist.wall_time_s, "n_train_problems": len(train_p),
+            "n_val_problems": len(val_p), "n_test_problems": len(test_p),
+            "train_chars": train_chars,
+            "epochs": p.steps * p.batch_size / len(train_p)}
 
 
 def load_gpt(path, device="cpu"):

@@ -1,5 +1,5 @@
-"""Applications, measured (text): code completion by a small code model against an
-n-gram baseline, and BLEU/ROUGE on the encoder-decoder's number spelling.
+"""Applications, measured (text): code generation scored by unit tests (pass@k) for a small
+GPT against a Kneser-Ney n-gram, and BLEU/ROUGE on the encoder-decoder's number spelling.
 """
 
 from __future__ import annotations
@@ -11,122 +11,178 @@ from genai_report.pipeline import figure
 
 @dataclass(frozen=True)
 class CodeCompletion:
-    """Parameters of the code-completion demo.
+    """Parameters of the code-generation demo.
 
     Attributes:
-        n_lines: next-line tasks scored (drawn at random from held-out function bodies).
-        line_context, line_chars: prompt characters and generation budget for a line.
-        body_context, body_chars: prompt characters and generation budget for a body.
-        max_bodies: function-body tasks scored at most.
-        ngram_order: n of the baseline; ngram_chars: training characters it counts (0: all).
+        n_problems: held-out test problems scored (at most the ``code-gpt`` test split).
+        n_samples: completions sampled per problem (pass@k for k = 1..n_samples).
+        temperature: sampling temperature of both models.
+        max_chars: characters generated per completion at most.
+        max_order: the longest n-gram order tried; the baseline's order is the one with the
+            lowest bits per character on the validation problems.
+        timeout_s: the sandbox's time limit per program.
     """
 
-    n_lines: int = 300
-    line_context: int = 64
-    line_chars: int = 64
-    body_context: int = 64
-    body_chars: int = 160
-    max_bodies: int = 60
-    ngram_order: int = 8
-    ngram_chars: int = 0
+    n_problems: int = 200
+    n_samples: int = 20
+    temperature: float = 1.0
+    max_chars: int = 28
+    max_order: int = 10
+    timeout_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.n_samples < 10:
+            raise ValueError(f"n_samples must be >= 10 (pass@10 is reported), got "
+                             f"{self.n_samples}.")
 
 
 @figure(
     "applications-code-completion",
     deps=("code-gpt",),
-    params={"smoke": CodeCompletion(n_lines=8, line_context=32, line_chars=24, body_context=48,
-                                    body_chars=48, max_bodies=4, ngram_chars=20000),
+    params={"smoke": CodeCompletion(n_problems=10, n_samples=10, max_order=4),
             "quick": CodeCompletion(),
-            "full": CodeCompletion(n_lines=1000, max_bodies=200, ngram_order=10)},
+            "full": CodeCompletion(n_samples=50, max_order=12)},
     outputs=("code_completion.svg",),
     seed=70,
-    title="Completing held-out Python: a small code GPT against an n-gram baseline.",
-    caption="Left: how often the first word and the whole of the next line inside held-out "
-    "functions are predicted exactly (the indentation is given), and the share of "
-    "function bodies written from the signature that parse. The grey bar is the true body cut "
-    "to the same character budget (a truncated body can fail to parse too). Right: examples "
-    "of next-line completions (prompt tail, truth, model, baseline).",
-    alt="Grouped bar chart comparing an n-gram baseline and a small character-level code model "
-    "on next-line exact match and body syntax validity, with a panel of example completions "
-    "in monospaced text.",
+    title="Writing held-out functions from their docstrings: pass@k of a small GPT and of "
+    "a Kneser-Ney n-gram.",
+    caption="Left: share of held-out problems solved (every unit test passes, run in a "
+    "sandbox) by at least one of k sampled completions, estimated without bias from more "
+    "samples per problem (Chen et al. 2021); the diamonds at k = 1 are greedy decoding. "
+    "Right: held-out bits per character of the two models, over whole functions and over "
+    "the body line alone; the n-gram's order is the best on validation problems.",
+    alt="Left: pass@k curves rising with k, the GPT's far above the n-gram's. Right: bars of "
+    "bits per character, lower for the GPT, especially on the body line.",
 )
 def code_completion(ctx, p: CodeCompletion):
-    """Score next-line exact match and body syntax validity of the code GPT and an n-gram."""
+    """Sample completions of held-out problems, run their tests in a sandbox, pass@k; and
+    held-out bits per character of the GPT against an order-tuned Kneser-Ney n-gram."""
+    import random
+
     import matplotlib.pyplot as plt
     import torch
 
     from genai_report.applications import code
-    from genai_report.artifacts.applications import load_gpt
-    from genai_report.data.text import load_corpus
-    from genai_report.metrics.text import exact_match, is_valid_python
-    from genai_report.models.ngram import NGramModel
+    from genai_report.applications.sandbox import run_batches
+    from genai_report.artifacts.applications import CodeGPTTrain, code_problems, load_gpt
+    from genai_report.metrics.text import is_valid_python
+    from genai_report.models.ngram import KneserNey
     from genai_report.plotting import save_figure
 
     model, tok, blob = load_gpt(ctx.input("code-gpt", "model.pt"), ctx.device)
-    text = load_corpus("python")
-    lo = blob["n_train_chars"]
-    ngram = NGramModel(p.ngram_order).fit(text[: p.ngram_chars or lo])
+    train_p, val_p, test_p = code_problems(CodeGPTTrain(**blob["task"]))
+    test_p = test_p[: p.n_problems]
+    length = blob["length"]
 
-    lines = code.line_tasks(text, lo)
-    pick = torch.randperm(len(lines), generator=ctx.generator())[: p.n_lines].sort().values
-    lines = [lines[int(i)] for i in pick]
-    ctxs = [text[t.start - p.line_context:t.start] for t in lines]
-    # the cursor sits after the indentation: the first character is not blank
-    gpt_lines = [g.split("\n")[0] for g in code.gpt_complete(model, tok, ctxs, p.line_chars,
-                                                             first_exclude=" \t\n")]
-    ng_lines = [ngram.complete(c, p.line_chars, stop="\n", first_exclude=" \t\n")
-                .split("\n")[0] for c in ctxs]
-    truth = [t.line for t in lines]
-    em = {"gpt": exact_match(gpt_lines, truth), "ngram": exact_match(ng_lines, truth)}
-    first = {"gpt": exact_match([code.first_word(g) for g in gpt_lines],
-                                [code.first_word(t) for t in truth]),
-             "ngram": exact_match([code.first_word(g) for g in ng_lines],
-                                  [code.first_word(t) for t in truth])}
+    # likelihood: the same characters under both models
+    kn = KneserNey(p.max_order).fit("".join(q.source for q in train_p), extra_vocab=tok.chars)
+    val_bpc = {}
+    for order in range(1, p.max_order + 1):
+        kn.order = order
+        b, n = code.kn_bits(kn, val_p)
+        val_bpc[order] = b / n
+    kn.order = min(val_bpc, key=val_bpc.get)
+    rows = code.encode_problems(test_p, tok, length)
+    body_at = torch.tensor([len(q.prompt) for q in test_p])
+    bpc = {}
+    for part, frm, body in (("function", None, False), ("body", body_at, True)):
+        gb, gn = code.gpt_bits(model, rows, frm)
+        kb, kn_n = code.kn_bits(kn, test_p, body_only=body)
+        bpc[part] = {"gpt": gb / gn, "ngram": kb / kn_n, "chars": gn}
 
-    bodies = code.body_tasks(text, lo)[: p.max_bodies]
-    bctx = [text[b.start - p.body_context:b.start] for b in bodies]
-    gpt_b = code.gpt_complete(model, tok, bctx, p.body_chars)
-    ng_b = [ngram.complete(c, p.body_chars) for c in bctx]
+    # pass@k: sample, run each distinct completion's tests once in the sandbox
+    prompts = [q.prompt for q in test_p]
+    samples = {
+        "gpt": code.sample_completions(model, tok, prompts, p.n_samples, p.max_chars,
+                                       ctx.generator(1), p.temperature),
+        "gpt_greedy": code.sample_completions(model, tok, prompts, 1, p.max_chars,
+                                              ctx.generator(2), 0.0),
+    }
+    rng = random.Random(ctx.seed)
+    samples["ngram"] = [[kn.sample(q, p.max_chars, rng, "\n", p.temperature).split("\n")[0]
+                         for _ in range(p.n_samples)] for q in prompts]
+    samples["ngram_greedy"] = [[kn.sample(q, p.max_chars, rng, "\n", 0.0).split("\n")[0]]
+                               for q in prompts]
+    todo = sorted({(i, c) for s in samples.values() for i, cs in enumerate(s) for c in cs})
+    results = run_batches([code.check_source(test_p[i], c) for i, c in todo], p.timeout_s)
+    passed = {k: r.passed for k, r in zip(todo, results, strict=True)}
+    timeouts = sum(r.timed_out for r in results)
+    ks = list(range(1, p.n_samples + 1))
+    out = {}
+    for name in ("gpt", "ngram"):
+        correct = [sum(passed[i, c] for c in cs) for i, cs in enumerate(samples[name])]
+        per = [[code.pass_at_k(p.n_samples, c, k) for c in correct] for k in ks]  # (K, N)
+        curve = [sum(v) / len(v) for v in per]
 
-    def valid(completions):
-        ok = [is_valid_python(code.function_source(b.header, cut)) and bool(cut.strip())
-              for b, cut in ((b, code.cut_body(c, b.indent)) for b, c in
-                             zip(bodies, completions, strict=True))]
-        return sum(ok) / max(1, len(ok))
+        def se(v):  # standard error of the mean over problems
+            m = sum(v) / len(v)
+            return (sum((x - m) ** 2 for x in v) / max(1, len(v) - 1) / len(v)) ** 0.5
 
-    truth_cut = [text[b.start:b.start + p.body_chars] for b in bodies]
-    syn = {"gpt": valid(gpt_b), "ngram": valid(ng_b), "truth_truncated": valid(truth_cut)}
+        greedy = sum(passed[i, cs[0]] for i, cs in enumerate(samples[f"{name}_greedy"]))
+        out[name] = {"pass_at_1": curve[0], "pass_at_10": curve[9], "pass_at_k": curve,
+                     "pass_at_1_se": se(per[0]), "pass_at_10_se": se(per[9]),
+                     "greedy_pass": greedy / len(test_p),
+                     "solved_by_some_sample": sum(c > 0 for c in correct) / len(correct),
+                     "parses": sum(is_valid_python(q.prompt + c) for q, cs in
+                                   zip(test_p, samples[name], strict=True) for c in cs)
+                     / (len(test_p) * p.n_samples),
+                     "distinct_per_problem": sum(len(set(cs)) for cs in samples[name])
+                     / len(test_p)}
 
-    fig, (ax, axt) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1.6]})
-    xs = range(3)
-    ax.bar([x - 0.27 for x in xs], [first["ngram"], em["ngram"], syn["ngram"]], 0.27,
-           label=f"{p.ngram_order}-gram baseline")
-    ax.bar(list(xs), [first["gpt"], em["gpt"], syn["gpt"]], 0.27, label="code GPT")
-    ax.bar([2.27], [syn["truth_truncated"]], 0.27, color="0.7", label="true body, same cut")
-    ax.set_xticks(list(xs), ["first word\nof next line", "next line\nexact match",
-                             "body parses"])
+    # the same, by the number of steps the docstring asks for (harder problems gain more)
+    by_steps = {}
+    for n_steps in sorted({q.doc.count(" then ") + 1 for q in test_p}):
+        rows_k = [i for i, q in enumerate(test_p) if q.doc.count(" then ") + 1 == n_steps]
+        cor = [sum(passed[i, c] for c in samples["gpt"][i]) for i in rows_k]
+        by_steps[str(n_steps)] = {
+            "n": len(rows_k),
+            "pass_at_1": sum(code.pass_at_k(p.n_samples, c, 1) for c in cor) / len(cor),
+            "pass_at_10": sum(code.pass_at_k(p.n_samples, c, 10) for c in cor) / len(cor)}
+    out["gpt"]["by_steps"] = by_steps
+    hardest = max(by_steps, key=int)
+    out["gpt"]["hardest"] = {"steps": int(hardest), **by_steps[hardest]}
+    hard_rows = [i for i, q in enumerate(test_p) if q.doc.count(" then ") + 1 == int(hardest)]
+    hard_cor = [sum(passed[i, c] for c in samples["gpt"][i]) for i in hard_rows]
+    hard_curve = [sum(code.pass_at_k(p.n_samples, c, k) for c in hard_cor) / len(hard_cor)
+                  for k in ks]
+    # pass@10 - pass@1 per problem: its mean and standard error (a paired difference)
+    gain = [code.pass_at_k(p.n_samples, sum(passed[i, c] for c in cs), 10)
+            - code.pass_at_k(p.n_samples, sum(passed[i, c] for c in cs), 1)
+            for i, cs in enumerate(samples["gpt"])]
+    mg = sum(gain) / len(gain)
+    out["gpt"]["sampling_gain"] = {"mean": mg, "se": (sum((g - mg) ** 2 for g in gain)
+                                                      / max(1, len(gain) - 1) / len(gain)) ** 0.5}
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.2, 3.1), gridspec_kw={"width_ratios": [1.4, 1]})
+    for i, (name, label) in enumerate((("gpt", "GPT"), ("ngram", f"{kn.order}-gram KN"))):
+        ax.plot(ks, out[name]["pass_at_k"], color=f"C{i}", label=f"{label}, T = {p.temperature:g}")
+        ax.plot([1], [out[name]["greedy_pass"]], marker="D", ls="none", color=f"C{i}",
+                label=f"{label}, greedy")
+    ax.plot(ks, hard_curve, color="C0", ls="--", label=f"GPT, {hardest}-step problems")
+    ax.set_xlabel("samples per problem, k")
+    ax.set_ylabel("pass@k (held-out problems)")
     ax.set_ylim(0, 1)
-    ax.set_ylabel("fraction of held-out tasks")
-    ax.legend(fontsize=8, loc="upper left")
-    axt.axis("off")
-    rows = []
-    # examples: the GPT's best (whole line, then first word right), then its first misses
-    score = [2 * (g.strip() == t.strip()) + (code.first_word(g) == code.first_word(t))
-             for g, t in zip(gpt_lines, truth, strict=True)]
-    hits = sorted((i for i in range(len(truth)) if score[i]), key=lambda i: -score[i])[:3]
-    misses = [i for i in range(len(truth)) if not score[i]][: 5 - len(hits)]
-    for i in hits + misses:
-        tail = (ctxs[i].split("\n")[-2:-1] or [""])[0][-48:]
-        rows += [f"prompt  ...{tail}", f"truth   {truth[i].strip()[:60]}",
-                 f"GPT     {gpt_lines[i].strip()[:60]}", f"n-gram  {ng_lines[i].strip()[:60]}", ""]
-    axt.text(0, 1, "\n".join(rows), family="monospace", fontsize=7.5, va="top", parse_math=False,
-             transform=axt.transAxes)
+    ax.set_xlim(0.5, p.n_samples + 0.5)
+    ax.legend(fontsize=8, loc="center right")
+    xs = [0, 1]
+    for i, (name, label) in enumerate((("gpt", "GPT"), ("ngram", f"{kn.order}-gram KN"))):
+        ax2.bar([x + (i - 0.5) * 0.38 for x in xs], [bpc["function"][name], bpc["body"][name]],
+                0.38, color=f"C{i}", label=label)
+    ax2.set_xticks(xs, ["whole function", "body line"])
+    ax2.set_ylabel("held-out bits per character")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
     save_figure(fig, ctx.output("code_completion.svg"))
-    return {"next_line_exact_match": em, "first_word_accuracy": first,
-            "body_syntax_validity": syn, "n_lines": len(lines),
-            "n_bodies": len(bodies), "ngram_order": p.ngram_order,
-            "examples": [{"truth": truth[i], "gpt": gpt_lines[i], "ngram": ng_lines[i]}
-                         for i in hits + misses]}
+    examples = [{"doc": q.doc, "truth": q.body, "gpt_greedy": g[0], "ngram_greedy": n[0],
+                 "gpt_passed": passed[i, g[0]]}
+                for i, (q, g, n) in enumerate(zip(test_p, samples["gpt_greedy"],
+                                                  samples["ngram_greedy"], strict=True))][:8]
+    return {**out, "bpc": bpc, "ngram_order": kn.order,
+            "ngram_val_bpc_by_order": {str(k): v for k, v in val_bpc.items()},
+            "n_problems": len(test_p), "n_samples": p.n_samples,
+            "n_test_inputs": len(code.TEST_INPUTS),
+            "temperature": p.temperature, "programs_run": len(todo),
+            "programs_timed_out": timeouts, "examples": examples}
 
 
 # --------------------------------------------------------------------------- BLEU / ROUGE

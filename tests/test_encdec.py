@@ -39,6 +39,33 @@ def test_dataset_splits_are_disjoint_and_balanced():
     assert n == n2 and torch.equal(s, s2)
 
 
+def test_every_word_is_in_training_and_held_out_numbers_have_two_digits_or_more():
+    assert not any(td.is_validation(n) for n in range(10))  # "zero" is spelled by 0 alone
+    _, _, nv = td.make_dataset(200, "val", torch.Generator().manual_seed(1))
+    assert min(len(str(x)) for x in nv) == 2
+    train_words = {w for n in range(10**4) if not td.is_validation(n) for w in td.spell(n)}
+    assert train_words == set(td.TGT_VOCAB[3:])
+    share = sum(td.is_validation(n) for n in range(10, 10**5)) / (10**5 - 10)
+    assert 0.08 < share < 0.12
+
+
+@pytest.mark.parametrize("digits", [2, 3, 6])
+def test_held_out_numbers_are_distinct_and_of_the_asked_length(digits):
+    nums = td.held_out_numbers(digits, 50, torch.Generator().manual_seed(0))
+    assert len(nums) == len(set(nums)) and all(td.is_validation(n) for n in nums)
+    assert {len(str(n)) for n in nums} == {digits}
+    if digits == 2:  # fewer than asked exist: all of them
+        assert sorted(nums) == [n for n in range(10, 100) if td.is_validation(n)]
+    else:
+        assert len(nums) == 50
+    src = td.encode_numbers(nums[:3])
+    assert src.shape == (3, td.MAX_SRC_LEN)
+    assert [td.encode_pair(n)[0] for n in nums[:3]] == [
+        [int(i) for i in row if i] for row in src.tolist()]
+    with pytest.raises(ValueError, match="one-digit"):
+        td.held_out_numbers(1, 5, torch.Generator())
+
+
 def _model():
     torch.manual_seed(0)
     return EncoderDecoder(EncDecConfig(len(td.SRC_VOCAB), len(td.TGT_VOCAB), max_len=12,

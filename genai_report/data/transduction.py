@@ -3,7 +3,10 @@
 ``"4021"`` becomes ``four thousand twenty one``. The source is read one digit at a time, the
 target is produced one word at a time, so an encoder-decoder's cross-attention has to find,
 for each word, the digit it spells out. Numbers go up to 999,999; a fixed hash of the number
-holds out one in ten of them for validation, so the model is scored on numbers it never saw.
+holds out one in ten of those with two digits or more for validation, so the model is scored
+on numbers it never saw. The ten one-digit numbers all stay in training: "zero" is spelled
+by 0 alone, so holding 0 out would test a word the model never saw rather than its grasp
+of numbers.
 """
 
 from __future__ import annotations
@@ -48,8 +51,53 @@ def spell(n: int) -> list[str]:
 
 
 def is_validation(n: int) -> bool:
-    """Whether ``n`` is held out (a fixed multiplicative hash; one number in ten)."""
-    return (n * 2654435761 >> 8) % 10 == 0
+    """Whether ``n`` is held out: one number in ten of those ``>= 10`` (a fixed
+    multiplicative hash); the one-digit numbers, and so every word, stay in training."""
+    return n >= 10 and (n * 2654435761 >> 8) % 10 == 0
+
+
+def held_out_numbers(digits: int, n: int, generator: torch.Generator) -> list[int]:
+    """Up to ``n`` distinct held-out numbers with exactly ``digits`` digits, in drawn order.
+
+    Two-digit numbers have only a handful of held-out members; all of them are returned
+    when there are fewer than ``n``.
+
+    Args:
+        digits: number of digits, 2 to ``MAX_DIGITS`` (one-digit numbers are never held out).
+        n: how many to return at most.
+        generator: the order in which the candidates are drawn.
+
+    Returns:
+        Distinct numbers ``x`` with ``is_validation(x)``, in the order drawn.
+    """
+    if not 2 <= digits <= MAX_DIGITS:
+        raise ValueError(f"digits must be in [2, {MAX_DIGITS}] (one-digit numbers are all "
+                         f"in training), got {digits}.")
+    lo, hi = 10 ** (digits - 1), 10**digits
+    if hi - lo <= 20 * n:  # small range: enumerate every held-out number, then shuffle
+        pool = [x for x in range(lo, hi) if is_validation(x)]
+        order = torch.randperm(len(pool), generator=generator).tolist()
+        return [pool[i] for i in order[:n]]
+    out: list[int] = []
+    seen: set[int] = set()
+    while len(out) < n:
+        cand = torch.randint(lo, hi, (20 * n,), generator=generator).tolist()
+        for x in cand:
+            if is_validation(x) and x not in seen:
+                seen.add(x)
+                out.append(x)
+                if len(out) == n:
+                    break
+    return out
+
+
+def encode_numbers(numbers: list[int]) -> torch.Tensor:
+    """Padded source digit ids ``(N, MAX_SRC_LEN)`` of ``numbers``."""
+    src = torch.full((len(numbers), MAX_SRC_LEN), PAD, dtype=torch.long)
+    for i, x in enumerate(numbers):
+        s, _ = encode_pair(x)
+        src[i, : len(s)] = torch.tensor(s)
+    return src
 
 
 def encode_pair(n: int) -> tuple[list[int], list[int]]:
@@ -61,7 +109,8 @@ def encode_pair(n: int) -> tuple[list[int], list[int]]:
 
 def make_dataset(size: int, split: str, generator: torch.Generator
                  ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """Padded examples whose digit count is uniform over 1..6.
+    """Padded examples whose digit count is uniform over 1..6 (2..6 for ``"val"``: no
+    one-digit number is held out).
 
     Args:
         size: number of examples.

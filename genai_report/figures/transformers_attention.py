@@ -1,5 +1,6 @@
-"""Transformers chapter, attention made visible: attention maps of every head, induction
-heads, the encoder-decoder's cross-attention alignment and the position embeddings.
+"""Transformers chapter, attention made visible: attention maps of every head, the
+encoder-decoder's cross-attention alignment and the position embeddings (induction heads
+are in ``transformers_synthetic.py``).
 
 The figures read the trained artifacts ``gpt-char`` and ``encdec-numbers``.
 """
@@ -10,7 +11,6 @@ import json
 from dataclasses import dataclass
 
 from genai_report.figures._transformers_common import (
-    SHOW_CHARS,
     first_sentence,
     load_encdec,
     load_gpt,
@@ -38,9 +38,9 @@ class AttentionPlot:
     seed=40,
     title="Every attention head of the character-level GPT on a sentence it never trained on.",
     caption="Rows are layers, columns are heads. In each map, row i shows how the character "
-    "at position i (vertical axis) spreads its attention over positions 0..i (horizontal "
-    "axis); the upper triangle is empty because attention is causal. Spaces are shown as "
-    "\u00b7.",
+    "at position i (top to bottom) spreads its attention over positions 0..i (left to "
+    "right); the upper triangle is empty because attention is causal. The sentence is "
+    "quoted in the text.",
     alt="A grid of small lower-triangular heat maps, one per layer and head, over a sentence "
     "from the validation text. Some heads form a bright diagonal (attending to the current "
     "or previous character), others attend to the first position or to spaces between words.",
@@ -60,19 +60,17 @@ def attention_maps(ctx, p: AttentionPlot):
         _, maps = model.attention_maps(idx)  # (L, 1, H, T, T)
     maps = maps[:, 0]  # (L, H, T, T)
     L, H, T, _ = maps.shape
-    labels = [SHOW_CHARS.get(c, c) for c in sentence]
-    fig, axes = plt.subplots(L, H, figsize=(2.9 * H, 2.9 * L), squeeze=False,
-                             sharex=True, sharey=True)
+    side = min(1.8, 7.2 / H)  # inches per map: the grid fits the text column
+    fig, axes = plt.subplots(L, H, figsize=(side * H, side * L + 0.2), squeeze=False,
+                             sharex=True, sharey=True, gridspec_kw={"wspace": 0.08,
+                                                                    "hspace": 0.12})
     for li in range(L):
         for hi in range(H):
             ax = axes[li][hi]
             ax.imshow(maps[li, hi].numpy(), cmap="viridis", vmin=0, vmax=1, rasterized=True)
             ax.grid(False)
-            ax.set_xticks(range(T))
-            ax.set_yticks(range(T))
-            ax.set_xticklabels(labels, fontsize=5, family="monospace")
-            ax.set_yticklabels(labels, fontsize=5, family="monospace")
-            ax.tick_params(length=0, pad=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
             if li == 0:
                 ax.set_title(f"head {hi}", fontsize=9)
             if hi == 0:
@@ -82,95 +80,12 @@ def attention_maps(ctx, p: AttentionPlot):
     pos = torch.arange(T)
     dist = (maps * (pos[:, None] - pos[None, :]).abs()).sum(-1).mean(-1)  # (L, H)
     ent = -(maps * maps.clamp_min(1e-12).log()).sum(-1).mean(-1)  # (L, H)
+    layer_dist = dist.mean(-1)  # (L,)
     return {"sentence": sentence, "mean_distance": dist.tolist(), "mean_entropy_nats":
-            ent.tolist(), "row_sum_max_error": float((maps.sum(-1) - 1).abs().max())}
-
-
-@dataclass(frozen=True)
-class InductionPlot:
-    """Parameters of the induction-head figure.
-
-    Attributes:
-        n_sequences: random sequences the scores are averaged over.
-        half: length of the random sequence that is repeated (0: half the context).
-    """
-
-    n_sequences: int = 32
-    half: int = 0
-
-
-@figure(
-    "transformers-induction",
-    deps=("gpt-char",),
-    params={"smoke": InductionPlot(n_sequences=4), "quick": InductionPlot(),
-            "full": InductionPlot(n_sequences=64)},
-    outputs=("induction.svg",),
-    seed=41,
-    title="Induction heads: on a random sequence seen twice, does a head look up what came "
-    "next last time?",
-    caption="Left: the induction score of each head, the attention that position i in the "
-    "second copy pays to the position just after the earlier occurrence of its token, "
-    "averaged over random letter sequences (a head attending uniformly would score about "
-    "the reciprocal of the position). Right: the attention map of the highest-scoring head "
-    "on one sequence. The dotted red line marks where an induction head would attend: one "
-    "position after the earlier occurrence of each token of the second copy.",
-    alt="A heat map of induction scores, one cell per layer and head with its value "
-    "written in it, and next to it the lower-triangular attention map of the "
-    "highest-scoring head on a random sequence repeated twice, with dashed lines where "
-    "the repeat begins.",
-)
-def induction(ctx, p: InductionPlot):
-    """Score every head for induction behaviour on repeated random character sequences."""
-    import matplotlib.pyplot as plt
-    import torch
-    import torch.nn.functional as F
-
-    from genai_report.plotting import save_figure
-
-    model, tok, _ = load_gpt(ctx.input("gpt-char", "model.pt"))
-    half = p.half or model.config.block_size // 2
-    letters = torch.tensor([i for i, c in enumerate(tok.chars) if c.islower()])
-    if len(letters) < 10:  # a corpus without many lower-case letters: use every token
-        letters = torch.arange(tok.vocab_size)
-    gen = ctx.generator()
-    r = letters[torch.randint(len(letters), (p.n_sequences, half), generator=gen)]  # (N, S)
-    x = torch.cat([r, r], dim=1)  # (N, 2S)
-    with torch.no_grad():
-        logits, maps = model.attention_maps(x)  # (N, 2S, V), (L, N, H, 2S, 2S)
-    i = torch.arange(half, 2 * half)
-    # induction score: attention from i (second copy) to i - S + 1 (after the earlier copy)
-    score = maps[..., i, i - half + 1].mean(dim=(1, 3))  # (L, H)
-    nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), x[:, 1:], reduction="none")
-    first, second = float(nll[:, : half - 1].mean()), float(nll[:, half:].mean())
-    li, hi = divmod(int(score.argmax()), score.size(1))
-
-    fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1, 1.3]})
-    im = a0.imshow(score.numpy(), cmap="magma", vmin=0, vmax=max(0.5, float(score.max())))
-    for (r_, c_), v in zip(torch.cartesian_prod(torch.arange(score.size(0)),
-                                                torch.arange(score.size(1))).tolist(),
-                           score.flatten().tolist(), strict=True):
-        a0.text(c_, r_, f"{v:.2f}", ha="center", va="center", fontsize=8,
-                color="white" if v < 0.6 * max(0.5, float(score.max())) else "black")
-    a0.set_xticks(range(score.size(1)))
-    a0.set_yticks(range(score.size(0)))
-    a0.set_xlabel("head")
-    a0.set_ylabel("layer")
-    a0.set_title("induction score")
-    a0.grid(False)
-    fig.colorbar(im, ax=a0, fraction=0.046, pad=0.04)
-    a1.imshow(maps[li, 0, hi].numpy(), cmap="viridis", vmin=0, vmax=1, rasterized=True)
-    a1.set_title(f"layer {li}, head {hi} on a repeated random sequence")
-    a1.set_xlabel("key position")
-    a1.set_ylabel("query position")
-    a1.plot((i - half + 1).tolist(), i.tolist(), color="C3", lw=1, ls=":")
-    a1.axvline(half - 0.5, color="white", lw=0.6, ls="--")
-    a1.axhline(half - 0.5, color="white", lw=0.6, ls="--")
-    a1.grid(False)
-    save_figure(fig, ctx.output("induction.svg"))
-    chance = float((1.0 / (i + 1).float()).mean())
-    return {"scores": score.tolist(), "best": {"layer": li, "head": hi,
-            "score": float(score.max())}, "uniform_score": chance, "half_length": half,
-            "loss_first_copy_nats": first, "loss_second_copy_nats": second}
+            ent.tolist(), "row_sum_max_error": float((maps.sum(-1) - 1).abs().max()),
+            "layer_mean_distance": layer_dist.tolist(),
+            "first_layer_mean_distance": float(layer_dist[0]),
+            "last_layer_mean_distance": float(layer_dist[-1])}
 
 
 @dataclass(frozen=True)
@@ -215,10 +130,12 @@ def cross_attention(ctx, p: CrossAttentionPlot):
     history = json.loads(ctx.input("encdec-numbers", "history.json").read_text())
     src, _, numbers = td.make_dataset(200, "val", ctx.generator())
     chosen = [k for k, n in enumerate(numbers) if len(str(n)) >= p.min_digits][: p.n_examples]
-    fig, axes = plt.subplots(1, len(chosen), figsize=(3.6 * len(chosen), 3.8), squeeze=False,
-                             gridspec_kw={"wspace": 0.45})
+    cols = min(2, len(chosen))
+    rows_ = -(-len(chosen) // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(7.2, 2.6 * rows_), squeeze=False,
+                             gridspec_kw={"wspace": 0.5, "hspace": 0.45})
     shown = []
-    for ax, k in zip(axes[0], chosen, strict=True):
+    for ax, k in zip(axes.flat, chosen, strict=False):
         s = src[k : k + 1, : len(str(numbers[k]))]  # (1, S)
         with torch.no_grad():
             out = model.greedy_decode(s, td.MAX_TGT_LEN, td.BOS, td.EOS)  # (1, T)
@@ -235,9 +152,23 @@ def cross_attention(ctx, p: CrossAttentionPlot):
         ax.set_title(f"{numbers[k]:,}: {'correct' if ok else 'wrong'}", fontsize=9)
         shown.append({"number": numbers[k], "output": " ".join(words), "correct": ok})
     save_figure(fig, ctx.output("cross_attention.svg"))
+    # how diagonal the alignment is: correlation between a word's index and the
+    # attention-weighted position of the digits it reads, over the words of many numbers
+    corrs = []
+    for k in [k for k, n in enumerate(numbers) if len(str(n)) >= p.min_digits][:50]:
+        s = src[k : k + 1, : len(str(numbers[k]))]  # (1, S)
+        with torch.no_grad():
+            out = model.greedy_decode(s, td.MAX_TGT_LEN, td.BOS, td.EOS)
+            n_words = len(td.decode_words(out[0]))
+            _, maps = model.attention_maps(s, out[:, : n_words + 1])
+        cross = maps["cross"][-1, 0].mean(0)[:n_words]  # (W, S): word rows, no <eos>
+        centroid = cross @ torch.arange(s.size(1), dtype=cross.dtype)  # (W,)
+        t = torch.arange(n_words, dtype=cross.dtype)
+        if n_words > 2 and float(centroid.std()) > 0:
+            corrs.append(float(torch.corrcoef(torch.stack([t, centroid]))[0, 1]))
     last = history["evals"][-1]
-    return {"examples": shown, "val_exact_match": last["val_exact_match"],
-            "val_loss_nats": last["val_loss"]}
+    return {"examples": shown, "val_loss_nats": last["val_loss"],
+            "diagonal_correlation": sum(corrs) / max(1, len(corrs)), "n_correlated": len(corrs)}
 
 
 @dataclass(frozen=True)
@@ -275,10 +206,10 @@ def positions(ctx, p: PositionPlot):
     T, C = learned.shape
     sinus = F.normalize(sinusoidal_positions(T, C), dim=1)  # (T, C)
     sims = {"learned": learned @ learned.T, "sinusoidal": sinus @ sinus.T}  # (T, T)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.2))
     for ax, (name, sim) in zip(axes, sims.items(), strict=True):
         im = ax.imshow(sim.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, rasterized=True)
-        ax.set_title(f"{name} (width {C})")
+        ax.set_title(f"{name} (width {C})", fontsize=10)
         ax.set_xlabel("position")
         ax.set_ylabel("position")
         ax.grid(False)

@@ -100,7 +100,7 @@ class SamplePlot:
     temperatures: tuple[float, ...] = (0.5, 0.8, 1.0, 1.5)
     n_tokens: int = 240
     prompt_chars: int = 12
-    line: int = 84
+    line: int = 72
 
 
 def _token_logprobs(model, ids):
@@ -210,11 +210,11 @@ class ParallelPlot:
     "through it.",
     caption="Left: time for one forward pass over a batch of sequences against sequence "
     "length (log-log), for a 4-layer GPT of width 128 and a 2-layer GRU of similar size, "
-    "measured on the machine that built this page. 'GRU, step by step' calls the network "
-    "once per position; 'GRU, fused loop' is PyTorch's own loop in C++, still "
-    "sequential. Right: the number of steps that must run one after another. On a CPU "
-    "with a few cores the measured times follow the total arithmetic, which is similar "
-    "for both; on a GPU, with thousands of arithmetic units, they follow the right panel.",
+    "measured on the machine and with the torch threads named in its title. 'GRU, step by "
+    "step' calls the network once per position; 'GRU, fused loop' is PyTorch's own loop in "
+    "C++, still sequential. Right: the number of steps that must run one after another, "
+    "which is what parallel hardware cannot overlap. The full profile of the report runs "
+    "the same timing on a GPU.",
     alt="Two log-log line charts against sequence length. Left, measured milliseconds "
     "for the transformer and for two ways of running a GRU, all growing with length. "
     "Right, sequential steps: flat at four for the transformer, growing in proportion to "
@@ -258,7 +258,7 @@ def parallel(ctx, p: ParallelPlot):
         rows.append({"length": T, "gpt_ms": timed(gpt, x),
                      "gru_step_ms": timed(gru.forward_stepwise, x),
                      "gru_fused_ms": timed(gru, x)})
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 3.8))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.2, 3.0), gridspec_kw={"wspace": 0.35})
     Ls = [r["length"] for r in rows]
     ax.plot(Ls, [r["gpt_ms"] for r in rows], marker="o", label="GPT, all positions at once")
     ax.plot(Ls, [r["gru_step_ms"] for r in rows], marker="s", label="GRU, step by step")
@@ -267,7 +267,7 @@ def parallel(ctx, p: ParallelPlot):
     ax.set_yscale("log")
     ax.set_xlabel("sequence length")
     ax.set_ylabel(f"forward pass, batch {p.batch_size} (ms)")
-    ax.set_title(f"measured here ({dev.type}, {torch.get_num_threads()} threads)", fontsize=10)
+    ax.set_title(f"measured here ({dev.type}, {torch.get_num_threads()} threads)", fontsize=9)
     ax.legend(fontsize=8)
     # the longest chain of operations that must run one after another
     ax2.plot(Ls, [gpt.config.n_layer] * len(Ls), marker="o", label="GPT: one step per layer")
@@ -277,13 +277,15 @@ def parallel(ctx, p: ParallelPlot):
     ax2.set_yscale("log")
     ax2.set_xlabel("sequence length")
     ax2.set_ylabel("sequential steps per forward pass")
-    ax2.set_title("what parallel hardware cannot overlap", fontsize=10)
+    ax2.set_title("what parallel hardware cannot overlap", fontsize=9)
     ax2.legend(fontsize=8)
     save_figure(fig, ctx.output("parallel.svg"))
     last = rows[-1]
     return {"rows": rows, "gpt_params": gpt.num_params(), "gru_params": gru.num_params(),
             "longest": last["length"], "speedup_vs_step": last["gru_step_ms"] / last["gpt_ms"],
             "speedup_vs_fused": last["gru_fused_ms"] / last["gpt_ms"],
+            "longest_gpt_ms": last["gpt_ms"], "longest_gru_fused_ms": last["gru_fused_ms"],
+            "longest_gru_step_ms": last["gru_step_ms"],
             "device": str(dev), "torch_threads": torch.get_num_threads()}
 
 
@@ -337,7 +339,7 @@ def tokenization(ctx, p: TokenizationPlot):
     curve = [{"vocab_size": len(bpe.alphabet) + m,
               "chars_per_token": len(val) / len(bpe.tokenize(val, m))} for m in merges]
     sentence = first_sentence(val, p.example)
-    fig, (a0, a1) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1.4]})
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(7.2, 3.2), gridspec_kw={"width_ratios": [1, 1.9]})
     a0.plot([c["vocab_size"] for c in curve], [c["chars_per_token"] for c in curve], marker="o")
     a0.set_xlabel("vocabulary size")
     a0.set_ylabel("characters per token")
@@ -349,7 +351,7 @@ def tokenization(ctx, p: TokenizationPlot):
         a1.text(0, 0.95 - 0.33 * row, f"vocabulary {len(bpe.alphabet) + m}: {len(toks)} tokens",
                 fontsize=9, transform=a1.transAxes, va="top")
         shown = "|".join(t.replace(" ", "\u00b7") for t in toks)
-        wrapped = "\n".join(shown[i : i + 64] for i in range(0, len(shown), 64))
+        wrapped = "\n".join(shown[i : i + 52] for i in range(0, len(shown), 52))
         a1.text(0, 0.86 - 0.33 * row, wrapped, fontsize=8, family="monospace",
                 transform=a1.transAxes, va="top", linespacing=1.4)
     save_figure(fig, ctx.output("tokenization.svg"))

@@ -95,12 +95,14 @@ class SamplePlot:
         n_tokens: characters generated per sample.
         prompt_chars: length of the prompt taken from a validation sentence.
         line: characters per line in the figure.
+        n_prompts: held-out prompts over which samples and the real text are averaged.
     """
 
     temperatures: tuple[float, ...] = (0.5, 0.8, 1.0, 1.5)
     n_tokens: int = 240
     prompt_chars: int = 12
     line: int = 72
+    n_prompts: int = 64
 
 
 def _token_logprobs(model, ids):
@@ -122,7 +124,7 @@ def _token_logprobs(model, ids):
 @figure(
     "transformers-samples",
     deps=("gpt-char",),
-    params={"smoke": SamplePlot(n_tokens=20),
+    params={"smoke": SamplePlot(n_tokens=20, n_prompts=4),
             "quick": SamplePlot(), "full": SamplePlot(n_tokens=400)},
     outputs=("samples.png",),
     seed=45,
@@ -153,7 +155,6 @@ def samples(ctx, p: SamplePlot):
         gen_lp = lp[len(prompt) - 1:]
         rows.append({"temperature": temp, "text": tok.decode(out),
                      "mean_logprob_nats": sum(gen_lp) / len(gen_lp), "logprobs": lp})
-    ref = _token_logprobs(model, tok.encode(val_text[: len(prompt) + p.n_tokens]))
     norm = colors.Normalize(vmin=-6, vmax=0)
     cmap = matplotlib.colormaps["plasma_r"]
     n_lines = -(-(len(prompt) + p.n_tokens) // p.line)
@@ -177,11 +178,44 @@ def samples(ctx, p: SamplePlot):
                  label="log p(char) (nats)")
     save_figure(fig, ctx.output("samples.png"))
     return {"prompt": prompt,
+            "reference": _sample_likelihoods(ctx, model, tok, val_text, p),
+            "validation_loss_nats": ctx.input_metrics("gpt-char")["val_loss_nats"],
             "samples": {f"t{round(100 * r['temperature']):03d}": {"text": r["text"],
                         "temperature": r["temperature"],
-                        "mean_logprob_nats": r["mean_logprob_nats"]} for r in rows},
-            "validation_text_mean_logprob_nats": sum(ref[len(prompt) - 1:]) /
-            len(ref[len(prompt) - 1:])}
+                        "mean_logprob_nats": r["mean_logprob_nats"]} for r in rows}}
+
+
+def _sample_likelihoods(ctx, model, tok, val_text: str, p: SamplePlot) -> dict:
+    """Mean log-likelihood per character (under the model at temperature 1) of samples at
+    each temperature and of the real text, over ``p.n_prompts`` held-out prompts.
+
+    Each prompt is the start of a held-out window of ``block_size`` characters; the samples
+    continue it to the same length, and the real text is the window's own continuation, so
+    every number averages the same positions. Returns ``{"real" | "tNNN": {"mean", "sem",
+    "n"}}`` with the standard error of the mean over prompts.
+    """
+    import torch
+
+    bs = model.config.block_size
+    ids = tok.encode(val_text)  # (L,)
+    starts = torch.linspace(0, len(ids) - bs - 1, p.n_prompts).long().tolist()
+    windows = torch.stack([ids[s: s + bs] for s in starts])  # (N, bs)
+
+    def continuation_logprob(x):  # (N, bs) -> (N,)
+        with torch.no_grad():
+            lp = model(x)[0].log_softmax(-1)[:, :-1]  # (N, bs - 1, V)
+        lp = lp.gather(-1, x[:, 1:, None])[..., 0]  # (N, bs - 1)
+        return lp[:, p.prompt_chars - 1:].mean(1)
+
+    def summary(v):
+        return {"mean": float(v.mean()), "sem": float(v.std() / len(v) ** 0.5), "n": len(v)}
+
+    out = {"real": summary(continuation_logprob(windows))}
+    for k, temp in enumerate(p.temperatures):
+        gen = model.generate(windows[:, : p.prompt_chars], bs - p.prompt_chars,
+                             temperature=temp, generator=ctx.generator(100 + k))  # (N, bs)
+        out[f"t{round(100 * temp):03d}"] = summary(continuation_logprob(gen))
+    return out
 
 
 @dataclass(frozen=True)

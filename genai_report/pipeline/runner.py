@@ -294,15 +294,10 @@ class Pipeline:
                     step, left = progress.start(node.name)
                     log.info("%s Running %s (%s, %s): %s%s", step, node.name, options.profile,
                              env["device"], st.reason, left)
-                    task = self._task(node, options, env, current)
                     if executor is None:
-                        try:
-                            result = _execute(task)
-                        except BaseException:
-                            self.store.discard(Path(task["staging"]))
-                            raise
-                        self._finish(node, task, result, env, current, report)
+                        self._run_here(node, options, env, current, report)
                     else:
+                        task = self._task(node, options, env, current)
                         running[executor.submit(_execute, task)] = (node, task)
                 if running and (not progressed or not pending or len(running) >= options.jobs):
                     done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
@@ -357,16 +352,27 @@ class Pipeline:
                 dep, options.profile, env["device"], ", ".join(missing), node.name,
                 record.wall_time_s,
             )
-            task = self._task(dep_node, options, env, current)
-            try:
-                result = _execute(task)
-            except BaseException:
-                self.store.discard(Path(task["staging"]))
-                raise
-            self._finish(dep_node, task, result, env, current, report)
+            self._run_here(dep_node, options, env, current, report)
             if dep in report.failed:
                 failed.append(dep)
         return failed
+
+    def _run_here(
+        self,
+        node: Node,
+        options: RunOptions,
+        env: dict[str, Any],
+        current: dict[str, Record],
+        report: RunReport,
+    ) -> None:
+        """Run ``node`` in this process and commit it (its staging folder goes if it dies)."""
+        task = self._task(node, options, env, current)
+        try:
+            result = _execute(task)
+        except BaseException:
+            self.store.discard(Path(task["staging"]))
+            raise
+        self._finish(node, task, result, env, current, report)
 
     def _pull(self, options: RunOptions, node: str) -> bool:
         from genai_report.pipeline.archive import pull

@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
+from genai_report.artifacts.scaling import torch_threads
 from genai_report.pipeline import artifact
 
 
@@ -18,20 +18,6 @@ def _corpus():
     from genai_report.data.corpora import default_corpus_path
 
     return default_corpus_path()
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Run the block with ``n`` torch threads (``0``: unchanged), then restore the setting."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(min(n, before))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

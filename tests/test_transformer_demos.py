@@ -125,10 +125,11 @@ def test_vector_gpt_shapes_and_causality():
 
 def test_recall_batch_places_pairs_at_the_lag():
     T_lag, P = 10, 3
-    x, ans, lags = syn.recall_batch(40, T_lag, _gen(), n_pairs=P)
+    x, ans, lags, loads = syn.recall_batch(40, T_lag, _gen(), max_pairs=P, n_pairs=P)
     n_pair_tokens = 8 * 8
     assert x.shape == (40, T_lag + P + 1)
     assert int(x.max()) < syn.recall_vocab(8, 8, 8)
+    assert loads.tolist() == [P] * 40
     for b in range(40):
         lag = int(lags[b])
         pairs = x[b, T_lag - lag : T_lag - lag + P]
@@ -137,10 +138,31 @@ def test_recall_batch_places_pairs_at_the_lag():
         key = int(x[b, -1]) - n_pair_tokens
         match = [int(t) % 8 for t in pairs if int(t) // 8 == key]
         assert match == [int(ans[b])]  # the query's key occurs once; its value is the answer
-    fixed, _, lags = syn.recall_batch(5, T_lag, _gen(1), lag=4)
+    fixed, _, lags, _ = syn.recall_batch(5, T_lag, _gen(1), lag=4)
     assert lags.tolist() == [4] * 5
     with pytest.raises(ValueError, match="lag"):
         syn.recall_batch(2, 4, _gen(), lag=5)
+    with pytest.raises(ValueError, match="n_pairs"):
+        syn.recall_batch(2, 4, _gen(), max_pairs=2, n_pairs=3)
+
+
+def test_recall_batch_draws_the_load_per_sequence():
+    """Loads vary; exactly ``load`` pair tokens sit just before the gap; the query's key is
+    among them."""
+    n_keys, P, T_lag = 16, 6, 5
+    x, ans, lags, loads = syn.recall_batch(200, T_lag, _gen(2), n_keys=n_keys, max_pairs=P)
+    n_pair_tokens = n_keys * 8
+    assert set(loads.tolist()) == set(range(1, P + 1))
+    for b in range(200):
+        n, lag = int(loads[b]), int(lags[b])
+        pair_pos = (x[b] < n_pair_tokens).nonzero()[:, 0].tolist()
+        end = x.shape[1] - 1 - lag
+        assert pair_pos == list(range(end - n, end))
+        keys = [int(t) // 8 for t in x[b, end - n : end]]
+        assert len(set(keys)) == n
+        key = int(x[b, -1]) - n_pair_tokens
+        assert keys.count(key) == 1
+        assert int(x[b, end - n + keys.index(key)]) % 8 == int(ans[b])
 
 
 def test_a_two_layer_model_learns_to_copy_a_repeat_on_a_tiny_task():

@@ -109,43 +109,52 @@ def recall_vocab(n_keys: int, n_values: int, n_fillers: int) -> int:
 
 
 def recall_batch(batch: int, max_lag: int, generator: torch.Generator, *, n_keys: int = 8,
-                 n_values: int = 8, n_fillers: int = 8, n_pairs: int = 4,
-                 lag: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Associative recall at a lag: remember which value went with a key.
+                 n_values: int = 8, n_fillers: int = 8, max_pairs: int = 4,
+                 n_pairs: int | None = None, lag: int | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Associative recall: remember which value went with a key, across a gap.
 
-    A sequence is ``max_lag - lag`` filler tokens, ``n_pairs`` pair tokens (pair token
-    ``key * n_values + value``; distinct keys), ``lag`` filler tokens, then a query token
-    ``n_keys * n_values + key`` for one of the keys. Every sequence has the same length
-    ``max_lag + n_pairs + 1`` and ends with the query, so the answer is read at the last
-    position.
+    A sequence is filler tokens, then ``n_pairs`` pair tokens (pair token
+    ``key * n_values + value``; distinct keys), then ``lag`` filler tokens, then a query
+    token ``n_keys * n_values + key`` for one of the pairs' keys. Every sequence has the same
+    length ``max_lag + max_pairs + 1`` and ends with the query, so the answer is read at the
+    last position; leading fillers pad the shorter ones.
 
     Args:
         batch: sequences.
-        max_lag: longest lag (sets the length).
+        max_lag: longest lag (with ``max_pairs``, sets the length).
         generator: source of randomness.
-        n_keys, n_values, n_fillers, n_pairs: the task's alphabet and memory load.
+        n_keys, n_values, n_fillers: the task's alphabet.
+        max_pairs: the largest memory load (sets the length).
+        n_pairs: pairs to remember (the memory load); ``None`` draws it uniformly from
+            ``1..max_pairs`` per sequence.
         lag: filler tokens between the pairs and the query; ``None`` draws it uniformly
             from ``0..max_lag`` per sequence.
 
     Returns:
-        ``(x, answer, lags)``: ``(B, max_lag + n_pairs + 1)`` ids, ``(B,)`` values in
-        ``0..n_values-1``, ``(B,)`` lags.
+        ``(x, answer, lags, loads)``: ``(B, max_lag + max_pairs + 1)`` ids, ``(B,)`` values
+        in ``0..n_values-1``, ``(B,)`` lags and ``(B,)`` numbers of pairs.
     """
-    if not 1 <= n_pairs <= n_keys:
-        raise ValueError(f"n_pairs must be in [1, n_keys={n_keys}], got {n_pairs}.")
+    if not 1 <= max_pairs <= n_keys:
+        raise ValueError(f"max_pairs must be in [1, n_keys={n_keys}], got {max_pairs}.")
+    if n_pairs is not None and not 1 <= n_pairs <= max_pairs:
+        raise ValueError(f"n_pairs must be in [1, max_pairs={max_pairs}], got {n_pairs}.")
     if lag is not None and not 0 <= lag <= max_lag:
         raise ValueError(f"lag must be in [0, max_lag={max_lag}], got {lag}.")
-    keys = torch.rand(batch, n_keys, generator=generator).argsort(dim=1)[:, :n_pairs]
-    values = torch.randint(n_values, (batch, n_pairs), generator=generator)  # (B, P)
+    keys = torch.rand(batch, n_keys, generator=generator).argsort(dim=1)[:, :max_pairs]
+    values = torch.randint(n_values, (batch, max_pairs), generator=generator)  # (B, P)
     lags = (torch.randint(0, max_lag + 1, (batch,), generator=generator) if lag is None
             else torch.full((batch,), lag))
-    length = max_lag + n_pairs + 1
+    loads = (torch.randint(1, max_pairs + 1, (batch,), generator=generator) if n_pairs is None
+             else torch.full((batch,), n_pairs))
+    length = max_lag + max_pairs + 1
     x = n_keys * n_values + n_keys + torch.randint(n_fillers, (batch, length),
                                                    generator=generator)  # (B, T) fillers
-    rel = torch.arange(length)[None] - (max_lag - lags)[:, None]  # (B, T)
-    in_pairs = (rel >= 0) & (rel < n_pairs)
-    x = torch.where(in_pairs, (keys * n_values + values).gather(1, rel.clamp(0, n_pairs - 1)),
+    first = length - 1 - lags - loads  # (B,) position of the first pair
+    rel = torch.arange(length)[None] - first[:, None]  # (B, T)
+    in_pairs = (rel >= 0) & (rel < loads[:, None])
+    x = torch.where(in_pairs, (keys * n_values + values).gather(1, rel.clamp(0, max_pairs - 1)),
                     x)
-    which = torch.randint(n_pairs, (batch, 1), generator=generator)  # (B, 1)
+    which = (torch.rand(batch, 1, generator=generator) * loads[:, None]).long()  # (B, 1)
     x[:, -1] = n_keys * n_values + keys.gather(1, which)[:, 0]
-    return x, values.gather(1, which)[:, 0], lags
+    return x, values.gather(1, which)[:, 0], lags, loads

@@ -1,11 +1,12 @@
 """Metrics: Fréchet distance, precision/recall, MMD and ring-mode coverage."""
 
+import pytest
 import torch
 
 from genai_report.data import toy2d
 from genai_report.metrics.fid import classes_covered, frechet_distance, precision_recall
 from genai_report.metrics.likelihood import bits_per_dim
-from genai_report.metrics.mmd import mmd, ring_modes
+from genai_report.metrics.mmd import mmd, mode_balance, ring_modes
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero_and_grows_with_noise():
@@ -49,3 +50,25 @@ def test_ring_modes_and_class_coverage():
     assert ring_modes(two, centres)["modes_covered"] == 2
     assert classes_covered([100] * 9 + [0]) == 9
     assert abs(bits_per_dim(64 * 0.6931471805599453, 64) - 1) < 1e-12
+
+
+def test_mode_balance_ranks_a_smeared_ring_below_the_blobs():
+    """Real blobs score near 1; a uniform ring reaches every mode yet has little mass near
+    them; samples piled on two modes are near modes but badly balanced; none near: zeros."""
+    g = torch.Generator().manual_seed(0)
+    centres = toy2d.ring_centres()
+    blobs = mode_balance(toy2d.sample("ring", 4000, g), centres)
+    assert blobs["near_mode"] > 0.95 and blobs["balance"] > 0.95 and blobs["matched_mass"] > 0.9
+    angle = torch.rand(4000, generator=g) * 2 * torch.pi
+    radius = centres.norm(dim=1).mean()
+    ring = torch.stack([angle.cos(), angle.sin()], 1) * radius  # (N, 2): a smeared ring
+    smeared = mode_balance(ring, centres)
+    assert smeared["balance"] > 0.9 and smeared["near_mode"] < 0.6
+    assert smeared["matched_mass"] == pytest.approx(smeared["near_mode"], abs=0.02)
+    two = centres[torch.randint(2, (4000,), generator=g)] + 0.05 * torch.randn(4000, 2,
+                                                                               generator=g)
+    piled = mode_balance(two, centres)
+    assert piled["near_mode"] > 0.95 and piled["balance"] < 0.3
+    assert piled["matched_mass"] == pytest.approx(0.25, abs=0.01)
+    far = mode_balance(torch.full((10, 2), 100.0), centres)
+    assert far == {"near_mode": 0.0, "balance": 0.0, "matched_mass": 0.0, "shares": [0.0] * 8}

@@ -97,13 +97,23 @@ def _settled(run: dict) -> list[dict]:
 
 
 def _fit(x, y, n_boot: int, seed: int) -> dict:
-    from genai_report.metrics.scaling import bootstrap_exponent, fit_power_law
+    """``L = E + A x^-alpha`` with a bootstrap interval on alpha, the pure power law beside
+    it, and ``at_bound``: the parameters that sit at a bound (see ``bounds_hit``)."""
+    from genai_report.metrics.scaling import bootstrap_exponent, bounds_hit, fit_power_law
 
     fit = fit_power_law(x, y)
     low, high = bootstrap_exponent(x, y, fit, n_boot=n_boot, seed=seed)
     pure = fit_power_law(x, y, with_offset=False)
     return {**fit.as_dict(), "alpha_ci": [low, high], "alpha_no_offset": pure.alpha,
-            "r2_no_offset": pure.r2}
+            "r2_no_offset": pure.r2, "at_bound": bounds_hit(fit)}
+
+
+def _fit_label(fit: dict, exponent: str) -> str:
+    """Legend text of a fit, flagging parameters at a bound."""
+    label = f"fit: {exponent} = {fit['alpha']:.2f}, R² = {fit['r2']:.3f}"
+    if "E" in fit["at_bound"]:
+        label += "\n(offset E at its bound 0)"
+    return label
 
 
 def _frontier(runs: list[dict]) -> list[tuple[float, float]]:
@@ -169,7 +179,10 @@ def laws(ctx, p: Fits):
     ax = axes[0]
     ax.plot(n, loss_n, "o", color="C0", label="our runs")
     ax.plot(*_curve(min(n) / 1.5, max(n) * 1.5, fit_n), color="C0", alpha=0.6,
-            label=f"fit: α = {fit_n['alpha']:.2f}, R² = {fit_n['r2']:.3f}")
+            label=_fit_label(fit_n, "α"))
+    for lo, hi in ((min(n) / 1.5, min(n)), (max(n), max(n) * 1.5)):
+        ax.axvspan(lo, hi, color="0.92", lw=0, zorder=0,
+                   label="extrapolation" if lo > min(n) else None)
     ax.set(xscale="log", yscale="log", xlabel="non-embedding parameters N",
            ylabel="validation loss (nats/char)", title="L(N) at fixed data")
     ax = axes[1]
@@ -179,7 +192,7 @@ def laws(ctx, p: Fits):
     ax.plot([c["tokens"] for c in pts], [c["val_loss"] for c in pts], "o", color="C1",
             label=f"largest model (N = {big['params']['non_embedding']:.2g})")
     ax.plot(*_curve(pts[0]["tokens"], pts[-1]["tokens"], fit_d), color="C1", alpha=0.6,
-            label=f"fit: β = {fit_d['alpha']:.2f}, R² = {fit_d['r2']:.3f}")
+            label=_fit_label(fit_d, "β"))
     ax.set(xscale="log", yscale="log", xlabel="training tokens D", title="L(D), largest model")
     ax = axes[2]
     for i, r in enumerate(runs):
@@ -189,7 +202,7 @@ def laws(ctx, p: Fits):
                 if i in (0, len(runs) - 1) else None)
     ax.plot(*zip(*front, strict=True), "k.", ms=4)
     ax.plot(*_curve(front[0][0], front[-1][0], fit_c), "k--", alpha=0.7,
-            label=f"frontier fit: α_C = {fit_c['alpha']:.2f}")
+            label="frontier " + _fit_label(fit_c, "α_C"))
     ax.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)",
            title="L(C), compute frontier")
     for ax in axes:
@@ -378,13 +391,20 @@ def emergence(ctx, p: Fits):
     outputs=("returns.svg",),
     title="Diminishing returns: each doubling buys less",
     caption="On linear axes, from our fitted laws: loss gained by each doubling of "
-            "parameters (left) and of compute (middle), and the compute each further "
-            "drop of the loss costs (right).",
-    alt="Bars shrinking with every doubling of parameters and compute; a curve of compute "
+            "parameters (left) and of compute (middle), and the parameters each further "
+            "drop of the loss needs at the sweep's amount of data, read from the law in "
+            "parameters, whose offset is fitted (right).",
+    alt="Bars shrinking with every doubling of parameters and compute; a curve of the parameters "
         "needed rising steeply as the target loss falls.",
 )
 def returns(ctx, p: Fits):
-    """Loss per doubling of N and C, and the compute needed for lower losses (linear axes)."""
+    """Loss per doubling of N and C, and the parameters lower losses need (linear axes).
+
+    A "reducible" loss ``L - E`` is read only from a fit whose offset ``E`` is not at its
+    bound: the law in parameters, ``L(N)``. The compute frontier's fit is a pure power law
+    when its offset sits at zero, and is then quoted only for what it says about the whole
+    loss.
+    """
     import json
 
     import matplotlib.pyplot as plt
@@ -402,32 +422,42 @@ def returns(ctx, p: Fits):
     gain_n = law(fn, ns[:-1]) - law(fn, ns[1:])
     cs = rec["frontier_c_min"] * 2.0 ** np.arange(0, 11)
     gain_c = law(fc, cs[:-1]) - law(fc, cs[1:])
-    # C(L) = (A / (L - E))^(1 / alpha): compute to reach loss L on the frontier, relative to
-    # the compute of our best run; targets down to a fifth less reducible loss.
-    l_now = float(law(fc, rec["frontier_c_max"]))
-    targets = np.linspace(l_now, fc["E"] + 0.8 * (l_now - fc["E"]), 40)
-    multiple = ((l_now - fc["E"]) / (targets - fc["E"])) ** (1 / fc["alpha"])
+    floor_known = "E" not in fn["at_bound"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     axes[0].bar(np.arange(1, 11), gain_n, color="C0")
     axes[0].set(xlabel=f"doubling of N (from {rec['n_min']:,} parameters)",
                 ylabel="loss gained (nats/char)", title="Per doubling of parameters")
     axes[1].bar(np.arange(1, 11), gain_c, color="C1")
     axes[1].set(xlabel=f"doubling of compute (from {rec['frontier_c_min']:.1e} FLOPs)",
-                title="Per doubling of compute")
-    axes[2].plot(l_now - targets, multiple, color="C2")
-    axes[2].set(xlabel="loss below our best run (nats/char)",
-                ylabel="compute, × our best run's", title="What a lower loss costs")
-    fig.tight_layout()
-    save_figure(fig, ctx.output("returns.svg"))
-    tenth = fc["E"] + 0.9 * (l_now - fc["E"])
-    return {
+                title="Per doubling of compute" + (" (pure power law)"
+                                                    if "E" in fc["at_bound"] else ""))
+    out = {
         "gain_first_doubling_n": float(gain_n[0]), "gain_tenth_doubling_n": float(gain_n[-1]),
         "gain_first_doubling_c": float(gain_c[0]), "gain_tenth_doubling_c": float(gain_c[-1]),
         "ratio_successive_doubling_c": float(2 ** (-fc["alpha"])),
-        "compute_to_halve_reducible_loss": float(2 ** (1 / fc["alpha"])),
-        "compute_for_tenth_less_reducible_loss": float((1 / 0.9) ** (1 / fc["alpha"])),
-        "loss_now": l_now, "loss_tenth_less": float(tenth),
+        "c_offset_at_bound": "E" in fc["at_bound"], "n_offset_at_bound": not floor_known,
+        "irreducible_from_n": fn["E"] if floor_known else None,
     }
+    if floor_known:
+        # N(L) = (A / (L - E))^(1 / alpha): parameters to reach loss L at the sweep's data,
+        # relative to our largest model; targets down to a fifth less reducible loss.
+        l_now = float(law(fn, rec["n_max"]))
+        targets = np.linspace(l_now, fn["E"] + 0.8 * (l_now - fn["E"]), 40)
+        multiple = ((l_now - fn["E"]) / (targets - fn["E"])) ** (1 / fn["alpha"])
+        axes[2].plot(l_now - targets, multiple, color="C2")
+        out.update({
+            "params_to_halve_reducible_loss": float(2 ** (1 / fn["alpha"])),
+            "params_for_tenth_less_reducible_loss": float((1 / 0.9) ** (1 / fn["alpha"])),
+            "loss_now": l_now, "loss_tenth_less": float(fn["E"] + 0.9 * (l_now - fn["E"])),
+        })
+    else:
+        axes[2].text(0.5, 0.5, "no floor fitted:\nthe offset E of L(N) is at its bound",
+                     ha="center", va="center", transform=axes[2].transAxes, fontsize=9)
+    axes[2].set(xlabel="loss below our largest model (nats/char)",
+                ylabel="parameters, × our largest model's", title="What a lower loss costs")
+    fig.tight_layout()
+    save_figure(fig, ctx.output("returns.svg"))
+    return out
 
 
 @figure(

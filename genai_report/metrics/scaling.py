@@ -168,6 +168,32 @@ def fit_power_law(x, y, *, with_offset: bool = True, alpha_range: tuple[float, f
                        n_points=len(x))
 
 
+def bounds_hit(fit: PowerLawFit, *, with_offset: bool = True,
+               alpha_range: tuple[float, float] = (1e-3, 3.0), rtol: float = 0.01) -> list[str]:
+    """The parameters of a power-law fit that sit at a bound of their search range.
+
+    A fit at a bound is degenerate: the data do not determine that parameter (an offset
+    ``E`` pinned at zero says only that the data show no floor yet), and quantities that
+    depend on it, such as a "reducible" loss ``L - E``, must not be read from it.
+
+    Args:
+        fit: the fit, from :func:`fit_power_law`.
+        with_offset: whether ``E`` was fitted (a fixed ``E = 0`` is not a bound hit).
+        alpha_range: the exponent's search interval given to :func:`fit_power_law`.
+        rtol: relative distance to a bound that counts as at it.
+
+    Returns:
+        The names among ``"E"`` and ``"alpha"`` that are at a bound, in that order.
+    """
+    hit = []
+    if with_offset and fit.E <= 0.0:
+        hit.append("E")
+    lo, hi = alpha_range
+    if fit.alpha <= lo * (1 + rtol) or fit.alpha >= hi * (1 - rtol):
+        hit.append("alpha")
+    return hit
+
+
 def bootstrap_exponent(x, y, fit: PowerLawFit, *, n_boot: int = 500, level: float = 0.95,
                        seed: int = 0, with_offset: bool = True) -> tuple[float, float]:
     """Percentile interval on ``alpha`` from a residual bootstrap of ``fit``.

@@ -13,6 +13,7 @@ from genai_report.artifacts.scaling import ScalingRun, corpus_file, train_run
 from genai_report.data import tasks
 from genai_report.metrics.scaling import (
     bootstrap_exponent,
+    bounds_hit,
     count_parameters,
     fit_log_linear,
     fit_parametric_loss,
@@ -219,3 +220,15 @@ def test_parametric_loss_fit_recovers_chinchilla_like_constants():
     n_opt = float(fit.optimal_n(c))
     at = [fit(m, c / (6 * m)) for m in (n_opt / 1.5, n_opt, n_opt * 1.5)]
     assert at[1] < at[0] and at[1] < at[2]
+
+
+def test_bounds_hit_flags_an_offset_pinned_at_zero_but_not_a_fitted_one():
+    x = np.geomspace(1e3, 1e6, 8)
+    with_floor = fit_power_law(x, 1.5 + 20 * x ** -0.3)
+    assert with_floor.E > 1.0 and bounds_hit(with_floor) == []
+    no_floor = fit_power_law(x, 20 * x ** -0.1 * (1 - 0.03 * np.log10(x)))  # bends down
+    assert no_floor.E == 0.0 and bounds_hit(no_floor) == ["E"]
+    assert bounds_hit(fit_power_law(x, 20 * x ** -0.1, with_offset=False),
+                      with_offset=False) == []
+    steep = fit_power_law(x, 1.0 + 1e9 * x ** -5.0, alpha_range=(1e-3, 3.0))
+    assert "alpha" in bounds_hit(steep)

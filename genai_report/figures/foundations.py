@@ -86,39 +86,89 @@ def density(ctx, p: DensityPlot):
 
 @dataclass(frozen=True)
 class CapacityPlot:
-    """The capacity figure has no parameters beyond its input; kept for the key."""
+    """A capacity sweep small enough to overfit, repeated over independent training sets.
 
-    version: int = 1
+    Attributes:
+        dataset: 2-D distribution to learn.
+        n_train: training points per seed (few, so extra components have noise to fit).
+        n_val: validation points per seed.
+        components: numbers of mixture components K.
+        iterations: EM iterations per fit.
+        seeds: independent training and validation sets (and initialisations).
+    """
+
+    dataset: str = "two-moons"
+    n_train: int = 200
+    n_val: int = 2000
+    components: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    iterations: int = 100
+    seeds: int = 5
+
+    def __post_init__(self):
+        if self.seeds < 2:
+            raise ValueError(f"seeds must be >= 2 for a spread, got {self.seeds}.")
+        if max(self.components) >= self.n_train:
+            raise ValueError(f"Every K must be below n_train={self.n_train}; "
+                             f"got {max(self.components)}.")
 
 
 @figure(
     "foundations-capacity",
-    deps=("toy2d-gmm",),
-    params={"smoke": CapacityPlot(), "quick": CapacityPlot(), "full": CapacityPlot()},
+    params={"smoke": CapacityPlot(n_train=60, n_val=200, components=(1, 4, 16), iterations=10,
+                                  seeds=2),
+            "quick": CapacityPlot(),
+            "full": CapacityPlot(seeds=10, iterations=300)},
     outputs=("capacity.svg",),
+    seed=3,
     title="More components fit the training data better; held-out data decides when to stop.",
-    caption="Mean log-likelihood per point (nats) on the training and validation splits "
-    "for mixtures with K components.",
+    caption="Mean log-likelihood per point (nats) of Gaussian mixtures with K components "
+    "fitted by EM to a small sample of the two moons, on their training points and on fresh "
+    "validation points: mean and standard deviation over independent training sets.",
     alt="Line chart of mean log-likelihood against the number of mixture components: the "
-    "training curve keeps rising while the validation curve rises and then levels off.",
+    "training curve keeps rising while the validation curve peaks and then falls, with "
+    "error bars.",
 )
 def capacity(ctx, p: CapacityPlot):
-    """Plot training vs validation log-likelihood across the number of components."""
+    """Fit mixtures of growing K to small training sets; train and validation likelihood."""
     import matplotlib.pyplot as plt
+    import torch
 
+    from genai_report.data import toy2d
+    from genai_report.metrics.seeds import over_seeds
+    from genai_report.models.gmm import GMMConfig, fit_gmm
     from genai_report.plotting import save_figure
 
-    _, curve = _load_mixture(ctx.input("toy2d-gmm", "model.pt"))
-    ks = [r["components"] for r in curve]
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.plot(ks, [r["train_ll"] for r in curve], marker="o", label="training")
-    ax.plot(ks, [r["val_ll"] for r in curve], marker="s", label="validation")
-    best = max(curve, key=lambda r: r["val_ll"])
+    train_ll = {k: [] for k in p.components}
+    val_ll = {k: [] for k in p.components}
+    for s in ctx.progress(range(p.seeds), desc="seeds"):
+        gen = ctx.generator(s)
+        train = toy2d.sample(p.dataset, p.n_train, gen)  # (N, 2)
+        val = toy2d.sample(p.dataset, p.n_val, gen)
+        for k in p.components:
+            model, _ = fit_gmm(train, GMMConfig(components=k, iterations=p.iterations), gen)
+            with torch.no_grad():
+                train_ll[k].append(float(model.log_prob(train).mean()))
+                val_ll[k].append(float(model.log_prob(val).mean()))
+    curve = [{"components": k, "train_ll": over_seeds(train_ll[k]),
+              "val_ll": over_seeds(val_ll[k])} for k in p.components]
+    ks = list(p.components)
+    fig, ax = plt.subplots(figsize=(4.8, 3.0))
+    for key, marker, label in (("train_ll", "o", "training"), ("val_ll", "s", "validation")):
+        ax.errorbar(ks, [r[key]["mean"] for r in curve], yerr=[r[key]["sd"] for r in curve],
+                    marker=marker, ms=4, capsize=2, label=label)
+    best = max(curve, key=lambda r: r["val_ll"]["mean"])
     ax.axvline(best["components"], color="0.5", ls="--", lw=1)
     ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_xlabel("components K")
-    ax.set_ylabel("mean log-likelihood (nats / point)")
-    ax.legend()
+    ax.set_ylabel("log-likelihood (nats / point)")
+    ax.legend(fontsize=8)
     save_figure(fig, ctx.output("capacity.svg"))
-    gap = best["train_ll"] - best["val_ll"]
-    return {"best_components": best["components"], "train_val_gap_nats": gap}
+    last = curve[-1]
+    return {
+        "best_components": best["components"], "curve": curve, "largest_k": last["components"],
+        "best_val": best["val_ll"], "largest_val": last["val_ll"],
+        "best_train": best["train_ll"], "largest_train": last["train_ll"],
+        "train_val_gap_nats": best["train_ll"]["mean"] - best["val_ll"]["mean"],
+        "n_train": p.n_train, "seeds": p.seeds,
+    }

@@ -195,11 +195,14 @@ def laws(ctx, p: Fits):
             label=_fit_label(fit_d, "β"))
     ax.set(xscale="log", yscale="log", xlabel="training tokens D", title="L(D), largest model")
     ax = axes[2]
-    for i, r in enumerate(runs):
-        shade = plt.cm.viridis(i / max(1, len(runs) - 1))
+    from matplotlib.colors import LogNorm
+
+    norm = LogNorm(vmin=min(n), vmax=max(n))
+    for r in runs:
         ax.plot([c["flops"] for c in _settled(r)], [c["val_loss"] for c in _settled(r)],
-                color=shade, lw=1, label=f"N = {r['params']['non_embedding']:.1g}"
-                if i in (0, len(runs) - 1) else None)
+                color=plt.cm.viridis(norm(r["params"]["non_embedding"])), lw=1)
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, pad=0.02)
+    bar.set_label("non-embedding parameters N")
     ax.plot(*zip(*front, strict=True), "k.", ms=4)
     ax.plot(*_curve(front[0][0], front[-1][0], fit_c), "k--", alpha=0.7,
             label="frontier " + _fit_label(fit_c, "α_C"))

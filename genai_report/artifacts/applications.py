@@ -2,8 +2,9 @@
 
 * ``code-gpt``: a character-level GPT trained on generated one-line Python functions
   (docstring in words, body one ``return`` line), with problems held out for pass@k.
-* ``skewed-diffusion``: a class-conditional digits diffusion model trained on a deliberately
-  skewed class mix, to see whether its samples reproduce the skew.
+* ``skewed-diffusion``: class-conditional digits diffusion models trained on a deliberately
+  skewed class mix, to see whether their samples reproduce the skew, and the same models
+  trained on a balanced mix as the control.
 """
 
 from __future__ import annotations
@@ -126,15 +127,18 @@ def load_gpt(path, device="cpu"):
 
 @dataclass(frozen=True)
 class SkewedFit:
-    """The skewed-class diffusion model.
+    """The skewed-class diffusion models and their balanced control.
 
     Attributes:
-        ratio: class k is drawn with probability proportional to ``ratio ** k``.
+        ratio: class k is drawn with probability proportional to ``ratio ** k`` (the
+            control draws every class equally often; everything else is the same).
+        seeds: independent models of each kind.
         steps, batch, lr, timesteps, p_uncond: as in ``digits-diffusion``.
         hidden, depth: the MLP denoiser's width and number of residual blocks.
     """
 
     ratio: float = 0.7
+    seeds: int = 3
     steps: int = 1500
     batch: int = 128
     lr: float = 1e-3
@@ -143,18 +147,26 @@ class SkewedFit:
     timesteps: int = 200
     p_uncond: float = 0.3
 
+    def __post_init__(self):
+        if not 0 < self.ratio < 1:
+            raise ValueError(f"ratio must be in (0, 1) for a skew, got {self.ratio}.")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}.")
+
 
 @artifact(
     "skewed-diffusion",
-    params={"smoke": SkewedFit(steps=20, batch=32, hidden=32, depth=1, timesteps=20),
+    params={"smoke": SkewedFit(seeds=1, steps=20, batch=32, hidden=32, depth=1, timesteps=20),
             "quick": SkewedFit(),
-            "full": SkewedFit(steps=20000, batch=256, hidden=512, depth=3, timesteps=1000)},
+            "full": SkewedFit(seeds=5, steps=20000, batch=256, hidden=512, depth=3,
+                              timesteps=1000)},
     outputs=("diffusion.pt",),
     seed=61,
     data=(data_file,),
 )
 def skewed_diffusion(ctx, p: SkewedFit):
-    """Train a class-conditional diffusion model on digits drawn with a geometric class skew."""
+    """Train class-conditional digits diffusion models on a geometric class skew, and the
+    same models on a balanced mix as the control, over several seeds."""
     import torch
 
     from genai_report.data import digits
@@ -162,23 +174,35 @@ def skewed_diffusion(ctx, p: SkewedFit):
     from genai_report.training.loop import TrainConfig, train
 
     d = digits.load()
-    mix = torch.tensor([p.ratio**k for k in range(10)], dtype=torch.float64)
-    mix = mix / mix.sum()
-    # per-example weight = class share / class count, so classes appear in proportion `mix`
+    mixes = {"skewed": torch.tensor([p.ratio**k for k in range(10)], dtype=torch.float64),
+             "balanced": torch.ones(10, dtype=torch.float64)}
     counts = torch.bincount(d.y_train, minlength=10).double()
-    weights = (mix / counts)[d.y_train]
     x, y = d.x_train.to(ctx.device), d.y_train.to(ctx.device)
-    gen = ctx.generator()
-    model = Diffusion(DiffusionConfig(data_shape=(1, 8, 8), timesteps=p.timesteps,
-                                      hidden=p.hidden, depth=p.depth, n_classes=10,
-                                      clip=1.0)).to(ctx.device)
+    models, times, losses = {k: [] for k in mixes}, {k: [] for k in mixes}, {k: [] for k in mixes}
+    for kind, mix in mixes.items():
+        mix = mix / mix.sum()
+        mixes[kind] = mix
+        # per-example weight = class share / class count, so classes appear in proportion `mix`
+        weights = (mix / counts)[d.y_train]
+        for s in range(p.seeds):
+            gen = ctx.generator(100 * s + (kind == "balanced"))
+            torch.manual_seed(ctx.seed + 100 * s)
+            model = Diffusion(DiffusionConfig(data_shape=(1, 8, 8), timesteps=p.timesteps,
+                                              hidden=p.hidden, depth=p.depth, n_classes=10,
+                                              clip=1.0)).to(ctx.device)
 
-    def loss_fn(m, step):
-        i = torch.multinomial(weights, p.batch, replacement=True, generator=gen).to(ctx.device)
-        return m.loss(x[i], y[i], generator=gen, p_uncond=p.p_uncond)
+            def loss_fn(m, step, weights=weights, gen=gen):
+                i = torch.multinomial(weights, p.batch, replacement=True,
+                                      generator=gen).to(ctx.device)
+                return m.loss(x[i], y[i], generator=gen, p_uncond=p.p_uncond)
 
-    hist = train(model, loss_fn, TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.steps // 20),
-                 progress=ctx.progress, record_every=10)
-    torch.save({**model.checkpoint(), "mix": mix.tolist()}, ctx.output("diffusion.pt"))
-    return {"train_mix": mix.tolist(), "steps": p.steps, "train_time_s": hist.wall_time_s,
-            "last_loss": sum(hist.train_loss[-10:]) / len(hist.train_loss[-10:])}
+            hist = train(model, loss_fn,
+                         TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.steps // 20),
+                         progress=ctx.progress, record_every=10)
+            models[kind].append(model.checkpoint())
+            times[kind].append(hist.wall_time_s)
+            losses[kind].append(sum(hist.train_loss[-10:]) / len(hist.train_loss[-10:]))
+    torch.save({"models": models, "mixes": {k: m.tolist() for k, m in mixes.items()}},
+               ctx.output("diffusion.pt"))
+    return {"train_mix": mixes["skewed"].tolist(), "steps": p.steps, "seeds": p.seeds,
+            "train_time_s": sum(sum(t) for t in times.values()), "last_loss": losses}

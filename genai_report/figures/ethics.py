@@ -317,72 +317,93 @@ class BiasPlot:
     outputs=("bias.svg",),
     seed=81,
     title="A skewed training set comes back out: the generated class mix follows the data.",
-    caption="A class-conditional diffusion model trained on digits drawn with a geometric class "
-    "skew (class k with probability proportional to 0.7^k). Left: class shares in training, "
-    "in unconditional samples labelled by the digits classifier (bars: samples it labels with "
-    "confidence of at least 0.9; dashes: all samples) and, for reference, in the real test "
-    "digits labelled the same way. Right: asked for each class explicitly, how often "
-    "the sample is read as that class: the rare classes are drawn worse.",
-    alt="Left: grouped bars of class share for digits 0 to 9, falling from 0 to 9 for both the "
-    "training mix and the generated mix, flat for the test set. Right: per-class accuracy of "
-    "conditional samples, lower for the rare classes.",
+    caption="Class-conditional diffusion models trained on digits drawn with a geometric class "
+    "skew (class k with probability proportional to r^k), and the same models trained on a "
+    "balanced mix as the control; bars are means over independent models, whiskers one "
+    "standard deviation. Left: class shares in the skewed training mix and in unconditional "
+    "samples of each kind of model, as labelled by the digits classifier (samples it labels "
+    "with high confidence). Right: asked for each class explicitly, how often the sample is "
+    "read as that class.",
+    alt="Left: grouped bars of class share for digits 0 to 9: the skewed training mix and the "
+    "skewed models' samples fall from 0 to 9, the balanced models' samples are roughly flat. "
+    "Right: per-class accuracy of conditional samples for both kinds of model.",
 )
 def bias(ctx, p: BiasPlot):
-    """Compare the generated class mix of the skew-trained model with its training mix."""
+    """Generated class mix and per-class fidelity of skew-trained models and their control."""
     import matplotlib.pyplot as plt
     import torch
 
-    from genai_report.data import digits
     from genai_report.metrics.fid import load_classifier
+    from genai_report.metrics.seeds import over_seeds
     from genai_report.models.diffusion import Diffusion
     from genai_report.plotting import save_figure
 
     blob = torch.load(ctx.input("skewed-diffusion", "diffusion.pt"), weights_only=True)
-    model = Diffusion.load(blob, ctx.device)
     clf = load_classifier(ctx.input("digits-classifier", "classifier.pt"), ctx.device)
-    train_mix = torch.tensor(blob["mix"])
-    x = model.sample(p.n, generator=ctx.generator(1), method="ddim", steps=p.ddim_steps)
+    train_mix = torch.tensor(blob["mixes"]["skewed"], dtype=torch.float64)
+    uniform = torch.full((10,), 0.1, dtype=torch.float64)
     y_cond = torch.arange(10).repeat_interleave(p.per_class)
-    xc = model.sample(len(y_cond), generator=ctx.generator(2), y=y_cond, method="ddim",
-                      steps=p.ddim_steps)
-    with torch.no_grad():
-        prob = clf(x.clamp(-1, 1)).softmax(-1).cpu()  # (n, 10)
-        conf, pred = prob.max(-1)
-        pred_c = clf(xc.clamp(-1, 1)).argmax(-1).cpu()
-        pred_test = clf(digits.load().x_test.to(ctx.device)).argmax(-1).cpu()
-    gen_mix = torch.bincount(pred, minlength=10).double() / len(pred)
-    sure = conf >= p.confidence  # malformed samples tend to be read, unsurely, as an 8
-    sure_mix = torch.bincount(pred[sure], minlength=10).double() / max(1, int(sure.sum()))
-    test_mix = torch.bincount(pred_test, minlength=10).double() / len(pred_test)
-    hit = [(pred_c[y_cond == k] == k).double().mean().item() for k in range(10)]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    per = {}  # kind -> metric -> one value (or list) per seed
+    for kind, ckpts in blob["models"].items():
+        rows = per.setdefault(kind, {"mix": [], "hit": [], "confident": []})
+        for s, ckpt in enumerate(ckpts):
+            model = Diffusion.load(ckpt, ctx.device)
+            x = model.sample(p.n, generator=ctx.generator(10 * s + 1), method="ddim",
+                             steps=p.ddim_steps)
+            xc = model.sample(len(y_cond), generator=ctx.generator(10 * s + 2), y=y_cond,
+                              method="ddim", steps=p.ddim_steps)
+            with torch.no_grad():
+                conf, pred = clf(x.clamp(-1, 1)).softmax(-1).cpu().max(-1)  # (n,), (n,)
+                pred_c = clf(xc.clamp(-1, 1)).argmax(-1).cpu()
+            sure = conf >= p.confidence  # malformed samples are read unsurely
+            rows["mix"].append((torch.bincount(pred[sure], minlength=10).double()
+                                / max(1, int(sure.sum()))).tolist())
+            rows["hit"].append([(pred_c[y_cond == k] == k).double().mean().item()
+                                for k in range(10)])
+            rows["confident"].append(float(sure.double().mean()))
+
+    def tv(a, b):
+        return 0.5 * float((torch.tensor(a, dtype=torch.float64) - b).abs().sum())
+
+    out = {"train_mix": train_mix.tolist(), "seeds": len(per["skewed"]["mix"])}
+    for kind, rows in per.items():
+        own = train_mix if kind == "skewed" else uniform
+        out[kind] = {
+            "generated_mix": [over_seeds([m[k] for m in rows["mix"]]) for k in range(10)],
+            "conditional_accuracy": [over_seeds([h[k] for h in rows["hit"]])
+                                     for k in range(10)],
+            "confident_share": over_seeds(rows["confident"]),
+            "majority_share": over_seeds([m[0] for m in rows["mix"]]),
+            "rarest_share": over_seeds([m[9] for m in rows["mix"]]),
+            "tv_vs_own_training_mix": over_seeds([tv(m, own) for m in rows["mix"]]),
+            "tv_vs_skewed_mix": over_seeds([tv(m, train_mix) for m in rows["mix"]]),
+            "tv_vs_uniform": over_seeds([tv(m, uniform) for m in rows["mix"]]),
+            "accuracy_common": over_seeds([sum(h[:3]) / 3 for h in rows["hit"]]),
+            "accuracy_rare": over_seeds([sum(h[7:]) / 3 for h in rows["hit"]]),
+            "accuracy_gap": over_seeds([sum(h[:3]) / 3 - sum(h[7:]) / 3 for h in rows["hit"]]),
+        }
+    out["majority_share_train"] = float(train_mix[0])
+    out["rarest_share_train"] = float(train_mix[9])
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(6.4, 2.8))
     ks = torch.arange(10)
-    ax.bar(ks - 0.27, train_mix, 0.27, label="training mix", color="0.45")
-    ax.bar(ks, sure_mix, 0.27, label=f"generated (classifier confidence >= {p.confidence:g})",
-           color="C1")
-    ax.scatter(ks, gen_mix, marker="_", s=120, color="k", zorder=3,
-               label="generated (all samples)")
-    ax.bar(ks + 0.27, test_mix, 0.27, label="real test digits", color="C0", alpha=0.6)
+    ax.bar(ks - 0.27, train_mix, 0.27, label="skewed training mix", color="0.45")
+    for off, kind, color, label in ((0.0, "skewed", "C1", "skewed models"),
+                                    (0.27, "balanced", "C0", "balanced control")):
+        mix = out[kind]["generated_mix"]
+        ax.bar(ks + off, [m["mean"] for m in mix], 0.27, yerr=[m["sd"] for m in mix],
+               color=color, label=label, error_kw={"lw": 0.8})
+        acc = out[kind]["conditional_accuracy"]
+        ax2.bar(ks + off - 0.135, [a["mean"] for a in acc], 0.27, yerr=[a["sd"] for a in acc],
+                color=color, label=label, error_kw={"lw": 0.8})
     ax.set_xticks(range(10))
     ax.set_xlabel("digit class")
-    ax.set_ylabel("share")
+    ax.set_ylabel("share of samples")
     ax.legend(fontsize=8)
-    ax2.bar(range(10), hit, color="C1")
     ax2.set_xticks(range(10))
-    ax2.set_xlabel("requested digit (rarer to the right)")
-    ax2.set_ylabel("classified as requested")
+    ax2.set_xlabel("requested digit (rarer to the right in the skew)")
+    ax2.set_ylabel("read as requested")
     ax2.set_ylim(0, 1.05)
+    fig.tight_layout()
     save_figure(fig, ctx.output("bias.svg"))
-    tv = 0.5 * float((sure_mix - train_mix.double()).abs().sum())
-    uniform = torch.full((10,), 0.1, dtype=torch.float64)
-    return {"train_mix": train_mix.tolist(), "generated_mix": sure_mix.tolist(),
-            "generated_mix_all": gen_mix.tolist(), "confident_share": float(sure.double().mean()),
-            "tv_generated_vs_train": tv,
-            "tv_generated_all_vs_train": 0.5 * float((gen_mix - train_mix.double()).abs().sum()),
-            "tv_generated_vs_uniform": 0.5 * float((sure_mix - uniform).abs().sum()),
-            "tv_train_vs_uniform": 0.5 * float((train_mix.double() - uniform).abs().sum()),
-            "majority_share": {"train": float(train_mix[0]), "generated": float(sure_mix[0])},
-            "rarest_share": {"train": float(train_mix[9]), "generated": float(sure_mix[9])},
-            "conditional_accuracy": hit,
-            "conditional_accuracy_common": sum(hit[:3]) / 3,
-            "conditional_accuracy_rare": sum(hit[7:]) / 3}
+    return out

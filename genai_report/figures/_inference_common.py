@@ -2,25 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-
-@contextmanager
-def one_thread():
-    """Time with one torch thread (then restore the setting).
-
-    Decoding steps of models this small gain nothing from intra-op threads, and on a shared
-    CPU a second thread spin-waiting for a busy core only adds noise to the timings.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
 
 def corpus_file():
     from genai_report.data.corpora import default_corpus_path

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genai_report.figures._inference_common import (
-    corpus_file,
-    heldout_nats,
-    median_time,
-    one_thread,
-)
+from genai_report.artifacts.scaling import torch_threads
+from genai_report.figures._inference_common import corpus_file, heldout_nats, median_time
 from genai_report.pipeline import figure
 
 
@@ -53,8 +49,13 @@ class KVCachePlot:
         "length, the measured speed-up grows more slowly.",
 )
 def kv_cache(ctx, p: KVCachePlot):
-    """Time one decode step with and without the cache at doubling context lengths."""
-    with one_thread():
+    """Time one decode step with and without the cache at doubling context lengths.
+
+    Timed with one torch thread: decoding steps of models this small gain nothing from
+    intra-op threads, and on a shared CPU a second thread waiting for a busy core only adds
+    noise to the timings.
+    """
+    with torch_threads(1):
         return _kv_cache(ctx, p)
 
 
@@ -350,8 +351,8 @@ class SpeculativePlot:
         "and falls below 1 for large k.",
 )
 def speculative(ctx, p: SpeculativePlot):
-    """Acceptance and wall-clock speed-up of speculative sampling against k."""
-    with one_thread():
+    """Acceptance and wall-clock speed-up of speculative sampling against k (one thread)."""
+    with torch_threads(1):
         return _speculative(ctx, p)
 
 

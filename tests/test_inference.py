@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from genai_report.data.words import ALPHABET, Lexicon, letter_blanks
 from genai_report.metrics.inference import decode_flops, forward_flops
 from genai_report.models.gpt import GPT, GPTConfig
 from genai_report.models.masked import bidirectional, mask_tokens
@@ -260,3 +261,59 @@ def test_the_bidirectional_twin_sees_the_future_and_shares_the_weights():
         torch.testing.assert_close(twin(x)[0][:, -1], causal(x)[0][:, -1], atol=1e-5, rtol=0)
         assert torch.equal(causal(x)[0][:, :-1], causal(y)[0][:, :-1])
         assert not torch.allclose(twin(x)[0][:, :-1], twin(y)[0][:, :-1])
+
+
+# -- the masked demonstration's language of independent words -------------------------------
+def test_masked_demo_lexicon_keeps_the_commonest_words_with_their_frequencies():
+    lex = Lexicon.from_text("The cat saw the dog; the DOG saw a cat. A cat! x-ray", 3)
+    assert lex.words == ("cat", "the", "a")  # 3, 3, 2 (ties alphabetically; dog/saw lose)
+    assert lex.probs == pytest.approx((3 / 8, 3 / 8, 2 / 8))
+    with pytest.raises(ValueError, match="distinct words"):
+        Lexicon.from_text("one two", 3)
+    with pytest.raises(ValueError, match="lowercase"):
+        Lexicon(("Cat",), (1.0,))
+    with pytest.raises(ValueError, match="sum to 1"):
+        Lexicon(("a", "b"), (0.5, 0.6))
+
+
+def test_masked_demo_text_is_words_of_the_list_and_reproducible():
+    lex = Lexicon(("the", "a", "cat"), (0.5, 0.3, 0.2))
+    text = lex.sample(5000, torch.Generator().manual_seed(0))
+    assert len(text) == 5000 and set(text) <= set(ALPHABET)
+    words = text.split(" ")
+    assert all(w in lex.words for w in words[:-1])  # the last one may be cut off
+    share = words.count("the") / (len(words) - 1)
+    assert share == pytest.approx(0.5, abs=0.03)
+    assert text == lex.sample(5000, torch.Generator().manual_seed(0))
+
+
+def test_masked_demo_entropy_rate_in_closed_form():
+    # one word: the text is certain; two equally likely words of k letters: 1 bit per k + 1
+    assert Lexicon(("ab",), (1.0,)).entropy_bits_per_char() == 0
+    assert Lexicon(("abc", "xyz"), (0.5, 0.5)).entropy_bits_per_char() == pytest.approx(0.25)
+
+
+def test_masked_demo_best_guesses_from_the_left_and_from_both_ends():
+    lex = Lexicon(("cat", "cot", "cog"), (0.45, 0.2, 0.35))
+    assert lex.best_from_left("c") == "o"  # cot + cog outweigh cat
+    assert lex.best_from_both("c", "t") == "a"  # the end rules out cog
+    assert lex.best_from_both("c", "g") == "o"
+    assert lex.best_from_left("") == "c" and lex.best_from_left("co") == "g"
+    assert lex.best_from_left("x") == "" and lex.best_from_both("c", "tt") == ""
+
+
+def test_masked_demo_blanks_have_their_whole_word_in_the_window():
+    lex = Lexicon(("the", "a", "cat", "house"), (0.4, 0.3, 0.2, 0.1))
+    text = lex.sample(4000, torch.Generator().manual_seed(1))
+    picks = letter_blanks(text, 16, 200, torch.Generator().manual_seed(2))
+    assert len(picks) == 200
+    for w, p, prefix, suffix in picks:
+        window = text[w * 16: (w + 1) * 16]
+        assert 1 <= p <= 14 and window[p] != " "
+        start, end = p - len(prefix), p + 1 + len(suffix)
+        assert window[start - 1] == " " and window[end] == " "
+        assert window[start:end] in lex.words
+        assert window[start:p] == prefix and window[p + 1:end] == suffix
+    with pytest.raises(ValueError, match="whole word|fits"):
+        letter_blanks("abcdefghijklmnop" * 4, 16, 5, torch.Generator().manual_seed(0))
+

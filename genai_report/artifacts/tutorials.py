@@ -59,3 +59,26 @@ def tiny_gpt_tutorial(ctx, p: Notebook):
                              profile=ctx.profile, device=ctx.device_kind,
                              timeout=p.cell_timeout)
     return {"code_cells": cells}
+
+
+@artifact(
+    "tutorial-assistant",
+    deps=("gpt-char",),
+    params=_PARAMS,
+    outputs=("assistant.ipynb",),
+    data=("tutorials/assistant.ipynb",),
+)
+def assistant_tutorial(ctx, p: Notebook):
+    """Execute the "from a pre-trained GPT to an assistant" tutorial on ``gpt-char``."""
+    import genai_report.data.instructions  # noqa: F401  (used by the notebook; part of the key)
+    import genai_report.training.finetune  # noqa: F401
+    import genai_report.training.loop  # noqa: F401
+    import genai_report.training.preference  # noqa: F401
+    from genai_report.notebooks import _environ, execute_notebook
+
+    name = "assistant.ipynb"
+    with _environ(GENAI_REPORT_BASE_MODEL=str(ctx.input("gpt-char", "model.pt"))):
+        cells = execute_notebook(ctx.root / "tutorials" / name, ctx.output(name),
+                                 profile=ctx.profile, device=ctx.device_kind,
+                                 timeout=p.cell_timeout)
+    return {"code_cells": cells}

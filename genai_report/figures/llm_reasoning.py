@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genai_report.artifacts.transformers import torch_threads as _threads
-from genai_report.data.arithmetic import target_length
 from genai_report.pipeline import figure
 
 
@@ -87,6 +86,8 @@ class ScratchpadTrain:
 
     def token_ratio(self) -> float:
         """Mean tokens per training example, scratchpad over direct (prompt included)."""
+        from genai_report.data.arithmetic import target_length
+
         ns = range(self.train_min, self.train_max + 1)
         # prompt: ^, n digits, +, n digits, =
         direct = sum(2 * n + 3 + target_length(n, False) for n in ns)

@@ -187,7 +187,7 @@ def _score_samples(model, tok, prompts, rater, rm, offset, shown: dict) -> dict:
     params={
         "smoke": PreferenceRuns(n_prompts=2, prompt_chars=8, new_chars=16, lexicon_size=200,
                                 train_pairs=16, test_pairs=8, pool_extra=4, max_n=4,
-                                rm_steps=5, betas=(1.0,), dpo_epochs=1, dpo_batch=8,
+                                rm_steps=5, betas=(0.1, 0.3, 1.0, 3.0), dpo_epochs=1, dpo_batch=8,
                                 eval_per_prompt=4, rl_steps=3, rl_per_prompt=2),
         "quick": PreferenceRuns(),
         "full": PreferenceRuns(n_prompts=16, train_pairs=1000, test_pairs=600,

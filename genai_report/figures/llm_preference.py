@@ -177,12 +177,13 @@ def frontier(ctx, p: PreferencePlot):
         "n_betas_above_bon": sum(b["gold_minus_bon"] > (b["bon_gold_sd_at_kl"] or 0)
                                  for b in comparable),
         "n_betas_dominated": sum(b["dominated_by_bon"] for b in per_beta),
-        "max_gold_minus_bon": max((b["gold_minus_bon"] for b in comparable), default=None),
-        "min_gold_minus_bon": min((b["gold_minus_bon"] for b in comparable), default=None),
+        "max_gold_minus_bon": max((b["gold_minus_bon"] for b in comparable), default=float("nan")),
+        "min_gold_minus_bon": min((b["gold_minus_bon"] for b in comparable),
+                                  default=float("nan")),
         "max_kl_mc_gap": max(abs(b["kl"]["mean"] - b["kl_mc"]["mean"]) for b in per_beta),
         "rl_peak_gold": over_seeds([max(r) for r in rl["gold"]]),
-        "rl_gold_minus_bon": float(rl_gap.mean()) if rl_gap.size else None,
-        "rl_gold_minus_bon_max": float(rl_gap.max()) if rl_gap.size else None,
+        "rl_gold_minus_bon": float(rl_gap.mean()) if rl_gap.size else float("nan"),
+        "rl_gold_minus_bon_max": float(rl_gap.max()) if rl_gap.size else float("nan"),
         "rl_steps_compared": int(moved.sum()),
         "rl_moved_kl": RL_MOVED_KL,
     }

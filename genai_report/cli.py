@@ -43,6 +43,7 @@ from genai_report.pipeline import (
     resolve_settings,
 )
 from genai_report.pipeline.archive import CACHE_URL_ENV
+from genai_report.pipeline.dryrun import DEFAULT_GPU, GPU_CLASSES, dry_run
 from genai_report.pipeline.profiles import DEVICES, validate_profile
 from genai_report.pipeline.registry import NODE_PACKAGES
 
@@ -56,6 +57,8 @@ examples:
   genai-report figures                          every stale node (quick profile, auto device)
   genai-report figures --profile full --device cuda --jobs 2
   genai-report figures --only foundations-density --force
+  genai-report figures --profile full --dry-run full-size models, a few steps each, on the
+                                                CPU; estimates the real run on a GPU class
   genai-report list                             each node: fresh or stale (and why), wall time
   genai-report list --profile smoke | head      (ends quietly when the reader stops)
   genai-report check --profile quick            exit 1 if the committed outputs are stale
@@ -149,6 +152,20 @@ def _parser() -> argparse.ArgumentParser:
     p_fig.add_argument("--materialize", action="store_true",
                        help="also restore the model files of fresh nodes (a complete cache, "
                        "e.g. before `pack`)")
+    p_fig.add_argument("--meter", action="store_true",
+                       help="time every optimiser step and count the operators and FLOPs of "
+                       "a few; kept in each record's `usage` (dry runs always meter)")
+    p_fig.add_argument("--dry-run", action="store_true",
+                       help="run every node's full-size models with a few optimisation steps "
+                       "on the CPU, in a scratch cache, and estimate the real run on --gpu")
+    p_fig.add_argument("--gpu", default=DEFAULT_GPU,
+                       help=f"GPU class of the dry run's estimate: {', '.join(GPU_CLASSES)} "
+                       f"(default: {DEFAULT_GPU})")
+    p_fig.add_argument("--estimate-out", type=Path, default=None, metavar="FILE",
+                       help="write the dry run's estimate as JSON to FILE")
+    p_fig.add_argument("--scratch", type=Path, default=None, metavar="DIR",
+                       help="keep the dry run's scratch cache in DIR (default: a temporary "
+                       "folder, removed)")
 
     p_pull = command("pull", "fetch the model files git does not hold, checked by hash", (
         "  genai-report pull https://example.org/cache-quick.tar.gz\n"
@@ -234,6 +251,8 @@ def _main(argv: list[str] | None) -> int:
         if args.command in ("pack", "pull"):
             return _archive(pipeline, args)
         profile, device = resolve_settings(args.profile, args.device)
+        if args.command == "figures" and args.dry_run:
+            return _dry_run(registry, root, args, profile)
         if args.command == "figures":
             if corpus is not None and is_committed(pipeline.store.profile_dir(profile), root):
                 raise ConfigError(
@@ -248,6 +267,7 @@ def _main(argv: list[str] | None) -> int:
                 show_progress=not args.no_progress,
                 cache_url=args.cache_url,
                 materialize=args.materialize,
+                meter=args.meter,
             )
             report = pipeline.run(options)
             log.info("%d node(s) ran, %d were fresh (profile %s, cache %s).",
@@ -275,6 +295,30 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         log.error("Interrupted. Finished nodes are cached; run the same command to resume.")
         return 130
+
+
+def _dry_run(registry, root: Path, args: argparse.Namespace, profile: str) -> int:
+    """``figures --dry-run``: the estimate table, the JSON file, exit 1 on a failed node."""
+    if args.device not in (None, "cpu", "auto"):
+        raise ConfigError(f"A dry run runs on the CPU; leave out --device {args.device}.")
+    report = dry_run(registry, root, profile=profile, gpu=args.gpu, only=tuple(args.only),
+                     jobs=args.jobs, cache_dir=args.scratch,
+                     show_progress=not args.no_progress)
+    print(report.table())
+    if args.estimate_out is not None:
+        args.estimate_out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.estimate_out.with_name(args.estimate_out.name + ".tmp")
+        tmp.write_text(json.dumps(report.as_json(), indent=1, sort_keys=True) + "\n")
+        tmp.replace(args.estimate_out)
+        log.info("Wrote the estimate to %s.", args.estimate_out)
+    for name, why in {**report.failed, **report.skipped}.items():
+        log.error("Dry run of %s failed:\n%s", name, why)
+    if not report.ok:
+        log.error("%d node(s) failed and %d were skipped in the %s dry run: %s.",
+                  len(report.failed), len(report.skipped), profile,
+                  ", ".join([*report.failed, *report.skipped]))
+        return 1
+    return 0
 
 
 # -- custom corpus ----------------------------------------------------------------------------

@@ -72,6 +72,9 @@ class Node:
         title: figure title (used as the default caption's first sentence).
         caption: longer caption text (Markdown).
         alt: alternative text of the image, for screen readers.
+        dry_run: parameter field -> the value a dry run of the ``full`` profile uses
+            (:mod:`~genai_report.pipeline.dryrun`), for sample counts that would keep a
+            CPU busy for minutes; step counts are cut without it.
     """
 
     name: str
@@ -85,6 +88,7 @@ class Node:
     title: str = ""
     caption: str = ""
     alt: str = ""
+    dry_run: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def module(self) -> str:
@@ -246,6 +250,7 @@ def artifact(
     deps: Sequence[str] = (),
     seed: int = 0,
     data: Sequence[DataSpec] = (),
+    dry_run: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register a shared artifact (a trained model, a prepared data set).
 
@@ -256,10 +261,11 @@ def artifact(
         deps: nodes whose outputs it reads.
         seed: seed set before it runs.
         data: data files that are part of its cache key.
+        dry_run: field -> value for a dry run (:attr:`Node.dry_run`).
     """
     return _register(
         "artifact", name, params=dict(params), outputs=tuple(outputs), deps=tuple(deps),
-        seed=seed, data=tuple(data),
+        seed=seed, data=tuple(data), dry_run=dict(dry_run or {}),
     )
 
 
@@ -274,6 +280,7 @@ def figure(
     deps: Sequence[str] = (),
     seed: int = 0,
     data: Sequence[DataSpec] = (),
+    dry_run: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register a figure: a node whose outputs include at least one image.
 
@@ -287,10 +294,12 @@ def figure(
         deps: nodes whose outputs it reads.
         seed: seed set before it runs.
         data: data files that are part of its cache key.
+        dry_run: field -> value for a dry run (:attr:`Node.dry_run`).
     """
     return _register(
         "figure", name, params=dict(params), outputs=tuple(outputs), deps=tuple(deps),
         seed=seed, data=tuple(data), title=title, caption=caption, alt=alt,
+        dry_run=dict(dry_run or {}),
     )
 
 

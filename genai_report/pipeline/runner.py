@@ -12,6 +12,7 @@ depend on it and then raises :class:`PipelineFailedError` once, naming each fail
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -58,6 +59,8 @@ class RunOptions:
         materialize: also restore the model files of fresh nodes that nothing needs now
             (from ``cache_url``, else by re-running them): a complete cache, e.g. to
             ``genai-report pack`` it.
+        meter: time and count every optimiser step of each node (a dry run's
+            :class:`~genai_report.pipeline.dryrun.StepMeter`); the report's ``usage``.
     """
 
     profile: str = "quick"
@@ -69,6 +72,7 @@ class RunOptions:
     show_progress: bool = True
     cache_url: str | None = None
     materialize: bool = False
+    meter: bool = False
 
     def __post_init__(self) -> None:
         validate_profile(self.profile)
@@ -100,6 +104,8 @@ class RunReport:
         failed: node -> traceback. skipped: node -> why (a dependency failed).
         records: node -> its current record (fresh or new).
         device_kind: the device nodes ran on (``None`` if nothing ran).
+        usage: node -> what its :class:`~genai_report.pipeline.dryrun.StepMeter` saw
+            (with ``RunOptions.meter``).
     """
 
     profile: str
@@ -110,6 +116,7 @@ class RunReport:
     records: dict[str, Record] = field(default_factory=dict)
     device_kind: str | None = None
     wall_time_s: float = 0.0
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -420,6 +427,7 @@ class Pipeline:
             "show_progress": options.show_progress,
             "threads": threads,
             "parts": parts,
+            "meter": options.meter,
         }
 
     def _finish(
@@ -465,6 +473,7 @@ class Pipeline:
             inputs={d: current[d].output_hashes() for d in node.deps},
             key_parts=parts.as_json(),
             reproducible=_reproducible(previous, parts.digest(), outputs),
+            usage=result.get("usage"),
         )
         if record.reproducible is False:
             log.warning(
@@ -475,6 +484,8 @@ class Pipeline:
         self.store.commit(task["profile"], node.name, staging, record)
         current[node.name] = report.records[node.name] = record
         report.ran.append(node.name)
+        if result.get("usage") is not None:
+            report.usage[node.name] = result["usage"]
         log.info("%s done in %.1f s.", node.name, record.wall_time_s)
 
 
@@ -517,8 +528,14 @@ def _execute(task: dict[str, Any]) -> dict[str, Any]:
         seed_everything(node.seed)
         if node.kind == "figure":
             reset_plotting()
+        meter = None
+        if task.get("meter"):
+            from genai_report.pipeline.dryrun import StepMeter
+
+            meter = StepMeter()
         t0 = time.perf_counter()
-        returned = node.func(ctx, node.params_for(task["profile"]))
+        with meter if meter is not None else contextlib.nullcontext():
+            returned = node.func(ctx, node.params_for(task["profile"]))
         wall = time.perf_counter() - t0
         if returned:
             ctx.record(**returned)
@@ -532,7 +549,8 @@ def _execute(task: dict[str, Any]) -> dict[str, Any]:
             import matplotlib.pyplot as plt
 
             plt.close("all")
-    return {"metrics": metrics, "wall_time_s": wall}
+    return {"metrics": metrics, "wall_time_s": wall,
+            "usage": meter.summary() if meter is not None else None}
 
 
 def _jsonable_scalar(value: Any) -> Any:

@@ -72,6 +72,9 @@ class Record:
         reproducible: ``True`` when the node re-ran under the same key and wrote the same
             bytes, ``False`` when it wrote different ones (training that is not
             bit-reproducible on this device), ``None`` when not yet observed.
+        usage: what a :class:`~genai_report.pipeline.dryrun.StepMeter` saw when the run
+            was metered (``--meter``, dry runs): optimiser loops, seconds per step,
+            operators and FLOPs per step, peak memory; ``None`` otherwise.
     """
 
     node: str
@@ -90,6 +93,7 @@ class Record:
     inputs: dict[str, dict[str, str]] = field(default_factory=dict)
     key_parts: dict[str, Any] = field(default_factory=dict)
     reproducible: bool | None = None
+    usage: dict[str, Any] | None = None
 
     def output_hashes(self) -> dict[str, str]:
         """file name -> sha256 of each output."""

@@ -1,0 +1,655 @@
+"""A dry run of a profile: full-size models and batches, a few optimisation steps each.
+
+The ``full`` profile is what a release publishes, on a GPU. A shape error, a batch that
+does not fit or a node that would take hours should not first be met by the release job.
+``genai-report figures --profile full --dry-run`` runs every node with its ``full``
+parameters except the lengths of its optimisation loops, which are cut to a few steps, on
+the CPU and in a scratch cache, so every full-size model, batch and figure code path runs
+end to end in minutes. While it runs, a :class:`StepMeter` in each node's process times
+every optimiser step and, for some of them, counts the operators and floating-point
+operations the step dispatches. From those and the node's real step counts,
+:func:`estimate` predicts each node's full run on a named GPU class.
+
+How the pieces fit:
+
+* :func:`dry_params` cuts each step field (:data:`STEP_FIELDS`) to its own small value
+  (6, 7, 8, ...: distinct, so that an optimiser that made 7 steps is known to belong to
+  the loop of the field cut to 7), clamps fields that must stay below them
+  (:data:`CLAMPED`) and applies the node's own ``dry_run`` overrides (sample counts that
+  would keep a CPU busy for minutes; these are *not* extrapolated, so they are listed in
+  the report).
+* :class:`StepMeter` hangs on PyTorch's global optimiser hooks, so it needs no change to
+  any training loop (and no node's cache key changes). The time between two consecutive
+  optimiser steps, of any optimiser, is one *segment*, charged to the optimiser that
+  stepped at its end: for a GAN's alternating players each gets its own half of the
+  iteration. Every third segment runs under an operator counter (timed segments never
+  do, as counting slows them); each optimiser's first segment, which holds the set-up
+  before its loop, is left to the node's remaining time.
+* :func:`estimate` models a GPU step as ``ops * op_overhead + flops / sustained_flops``:
+  small models such as ours are bound by launching kernels, not by arithmetic. The
+  node's time outside optimiser steps (data, sampling, evaluation, plotting) is counted at
+  its dry-run CPU time, an upper bound for the parts a GPU would speed up.
+
+The GPU classes' constants are public peak numbers scaled by an efficiency, and the
+per-operator overhead was calibrated against a measured ``full`` run on an H200 (see
+:data:`GPU_CLASSES`); the estimate is a planning number, not a benchmark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genai_report.pipeline.errors import ConfigError, did_you_mean
+
+STEP_FIELDS: tuple[str, ...] = ("steps", "rm_steps", "rl_steps")
+"""Parameter fields that count optimisation steps; a dry run cuts each to a few."""
+
+FIRST_CAP = 6
+"""The smallest step count a dry run gives a loop: one warm-up step, then timed and counted
+ones (every third is counted). With two evaluations, after steps 3 and 6, an evaluation
+lands in one timed step (the median drops it) and in no counted one."""
+
+CLAMPED: dict[str, Any] = {"warmup_steps": 1, "evals": 2, "checkpoints": 2, "compile": False}
+"""Fields a dry run sets no higher than this: warm-up must fit in the cut loop, periodic
+evaluations and checkpoints run twice, and ``torch.compile`` on a CPU
+builds C++ for minutes (the compiled path is a GPU path)."""
+
+DRY_RUN_SUFFIX = "-dry-run"
+"""Folder suffix of a kept scratch cache (never a real profile's folder)."""
+
+
+@dataclass(frozen=True)
+class GPUClass:
+    """What a GPU class does for a small eager PyTorch model.
+
+    Attributes:
+        name: the product name shown in reports.
+        fp32_tflops: peak dense FP32 throughput (TF32 is off by default for matmuls).
+        efficiency: the fraction of peak a small model's kernels sustain.
+        op_overhead_us: seconds per dispatched operator (launch plus Python and dispatcher
+            overhead on the host), in microseconds.
+        memory_gib: the card's memory.
+    """
+
+    name: str
+    fp32_tflops: float
+    efficiency: float
+    op_overhead_us: float
+    memory_gib: float
+
+    def step_seconds(self, ops: float, flops: float) -> float:
+        """Predicted seconds of one step that dispatches ``ops`` operators and ``flops``."""
+        return ops * self.op_overhead_us * 1e-6 + flops / (self.fp32_tflops * 1e12 * self.efficiency)
+
+
+GPU_CLASSES: dict[str, GPUClass] = {
+    # op_overhead_us: fitted to the measured steps of the H200 run of 2026-11-30 (four
+    # nodes at once on a 16-core virtual machine; benchmarks/results/, and
+    # `benchmarks/bench_full_gpu.py compare`): 42 us per operator, host work and the
+    # per-step synchronisation included. The other classes share the host-bound path.
+    "h100": GPUClass("NVIDIA H100 SXM", fp32_tflops=67.0, efficiency=0.3, op_overhead_us=42.0,
+                     memory_gib=80),
+    "h200": GPUClass("NVIDIA H200", fp32_tflops=67.0, efficiency=0.3, op_overhead_us=42.0,
+                     memory_gib=141),
+    "a100": GPUClass("NVIDIA A100 SXM", fp32_tflops=19.5, efficiency=0.3, op_overhead_us=42.0,
+                     memory_gib=80),
+    "l4": GPUClass("NVIDIA L4", fp32_tflops=30.3, efficiency=0.25, op_overhead_us=45.0,
+                   memory_gib=24),
+}
+"""The GPU classes an estimate can be made for (``--gpu``)."""
+
+DEFAULT_GPU = "h100"
+
+NODE_BUDGET_S = 240.0
+"""The goal for one node of the ``full`` profile on the default GPU class."""
+
+PROFILE_BUDGET_S = 1200.0
+"""The goal for the whole ``full`` profile on the default GPU class."""
+
+
+def gpu_class(name: str) -> GPUClass:
+    """The :class:`GPUClass` called ``name``, or a ConfigError listing them."""
+    try:
+        return GPU_CLASSES[name.lower()]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown GPU class '{name}'.{did_you_mean(name.lower(), GPU_CLASSES)} "
+            f"Known classes: {', '.join(GPU_CLASSES)}."
+        ) from None
+
+
+# -- parameters ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DryParams:
+    """A node's dry-run parameters and what was cut.
+
+    Attributes:
+        params: the parameters the node runs with.
+        caps: step field -> ``(dry value, full value)``; extrapolated by the estimate.
+        overrides: other field -> ``(dry value, full value)``; not extrapolated.
+    """
+
+    params: Any
+    caps: dict[str, tuple[int, int]]
+    overrides: dict[str, tuple[Any, Any]]
+
+
+def dry_params(params: Any, overrides: Mapping[str, Any] | None = None,
+               first_cap: int = FIRST_CAP) -> DryParams:
+    """Cut a node's parameters for a dry run.
+
+    Args:
+        params: the profile's parameters (a dataclass; anything else runs unchanged).
+        overrides: the node's ``dry_run`` field -> value.
+        first_cap: the step count of the first step field; the next get one more each.
+
+    Raises:
+        ConfigError: an override names a field the parameters lack.
+    """
+    overrides = dict(overrides or {})
+    if not dataclasses.is_dataclass(params):
+        if overrides:
+            raise ConfigError(f"dry_run overrides {sorted(overrides)} need dataclass parameters.")
+        return DryParams(params, {}, {})
+    names = [f.name for f in dataclasses.fields(params)]
+    unknown = [k for k in overrides if k not in names]
+    if unknown:
+        raise ConfigError(
+            f"dry_run overrides {unknown} are not fields of {type(params).__name__}"
+            f"{did_you_mean(unknown[0], names)} (fields: {', '.join(names)})."
+        )
+    changes: dict[str, Any] = {}
+    caps: dict[str, tuple[int, int]] = {}
+    cap = first_cap
+    for name in STEP_FIELDS:
+        full = getattr(params, name, None)
+        if name in names and isinstance(full, int) and not isinstance(full, bool):
+            if full > cap:
+                changes[name] = cap
+                caps[name] = (cap, full)
+            cap += 1
+    for name, bound in CLAMPED.items():
+        value = getattr(params, name, None)
+        if name in names and value is not None and type(value) is type(bound) and value > bound:
+            changes[name] = bound
+    done: dict[str, tuple[Any, Any]] = {}
+    for name, value in overrides.items():
+        done[name] = (value, getattr(params, name))
+        changes[name] = value
+    return DryParams(dataclasses.replace(params, **changes), caps, done)
+
+
+# -- metering -----------------------------------------------------------------------------
+
+
+@dataclass
+class Segment:
+    """The time between two optimiser steps, charged to the optimiser at its end."""
+
+    loop: int
+    step: int
+    seconds: float
+    counted: bool = False
+    ops: int = 0
+    flops: int = 0
+    optimizer_ops: int = 0
+
+
+@dataclass
+class LoopUsage:
+    """One optimiser's loop, as a dry run saw it.
+
+    Attributes:
+        params: trainable parameters of the optimiser (the model's size).
+        steps: steps it made in the dry run.
+        cpu_s_per_step: median seconds of its timed steps (``nan`` if none).
+        ops_per_step: operators one counted step dispatched (``nan`` if none counted).
+        optimizer_ops: of those, the optimiser's own. On a CPU, PyTorch's optimisers loop
+            over the parameters; on a GPU they use fused ``foreach`` kernels, a few per
+            parameter group (:data:`FOREACH_OPS`), which the estimate counts instead.
+        groups: the optimiser's parameter groups.
+        flops_per_step: floating-point operations of that step.
+        measured_s: seconds of its steps after the first.
+    """
+
+    params: int
+    steps: int
+    cpu_s_per_step: float
+    ops_per_step: float
+    flops_per_step: float
+    measured_s: float
+    optimizer_ops: float = 0.0
+    groups: int = 1
+
+
+def _counter_mode():
+    """A dispatch mode counting operators (views excepted) and their FLOPs."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class OpCounter(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = 0
+            self.flops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            if not func.is_view:
+                self.ops += 1
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.flops += int(formula(*args, **kwargs, out_val=out))
+            return out
+
+    return OpCounter()
+
+
+class StepMeter:
+    """Times and counts optimiser steps in this process, through PyTorch's global hooks.
+
+    Use as a context manager around one node's function; :meth:`summary` then returns
+    what it saw. Nothing in the node's code changes.
+    """
+
+    COUNT_EVERY = 3
+    MAX_COUNTED = 24
+    """Counted segments per node at most: enough for a dry run's loops, and a metered real
+    run pays the counting overhead only for these."""
+
+    def __init__(self) -> None:
+        self.segments: list[Segment] = []
+        self._loops: dict[int, int] = {}  # id(optimizer) -> loop index
+        self._params: list[int] = []
+        self._steps: list[int] = []
+        self._keep: list[Any] = []  # optimisers stay alive so their ids stay unique
+        self._handle = None
+        self._pre_handle = None
+        self._pre_ops = 0
+        self._groups: list[int] = []
+        self._counter = None
+        self._last = 0.0
+        self._started = 0.0
+        self._peak_reset = False
+        self._n_counted = 0
+
+    def __enter__(self) -> StepMeter:
+        from torch.optim.optimizer import (
+            register_optimizer_step_post_hook,
+            register_optimizer_step_pre_hook,
+        )
+
+        self._peak_reset = _reset_peak_rss()
+        self._cuda = _cuda_ready()
+        if self._cuda:
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        self._handle = register_optimizer_step_post_hook(self._post)
+        self._pre_handle = register_optimizer_step_pre_hook(self._pre)
+        self._started = self._last = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop_counting()
+        for handle in (self._handle, self._pre_handle):
+            if handle is not None:
+                handle.remove()
+        self._handle = self._pre_handle = None
+        self.wall_s = time.perf_counter() - self._started
+        self._keep.clear()
+
+    def _stop_counting(self) -> tuple[int, int] | None:
+        if self._counter is None:
+            return None
+        counter, self._counter = self._counter, None
+        counter.__exit__(None, None, None)
+        return counter.ops, counter.flops
+
+    def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self._pre_ops = self._counter.ops if self._counter is not None else 0
+
+    def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        now = time.perf_counter()
+        optimizer_ops = self._counter.ops - self._pre_ops if self._counter is not None else 0
+        counted = self._stop_counting()
+        key = id(optimizer)
+        if key not in self._loops:
+            self._loops[key] = len(self._params)
+            self._keep.append(optimizer)
+            self._params.append(sum(p.numel() for g in optimizer.param_groups
+                                    for p in g["params"]))
+            self._steps.append(0)
+            self._groups.append(len(optimizer.param_groups))
+        loop = self._loops[key]
+        self._steps[loop] += 1
+        seg = Segment(loop=loop, step=self._steps[loop], seconds=now - self._last)
+        if counted is not None:
+            seg.counted, (seg.ops, seg.flops) = True, counted
+            seg.optimizer_ops = optimizer_ops
+        self.segments.append(seg)
+        if counted is not None:
+            self._n_counted += 1
+        if len(self.segments) % self.COUNT_EVERY == 2 and self._n_counted < self.MAX_COUNTED:
+            self._counter = _counter_mode()
+            self._counter.__enter__()
+        self._last = time.perf_counter()
+
+    def loops(self) -> list[LoopUsage]:
+        """Per optimiser: its size, steps and measured cost per step."""
+        out = []
+        for loop, (params, steps) in enumerate(zip(self._params, self._steps, strict=True)):
+            segs = [s for s in self.segments if s.loop == loop and s.step > 1]
+            timed = [s.seconds for s in segs if not s.counted]
+            counted = sorted((s for s in segs if s.counted), key=lambda s: s.ops)
+            out.append(LoopUsage(
+                params=params,
+                steps=steps,
+                cpu_s_per_step=statistics.median(timed) if timed else math.nan,
+                # the cheapest counted step: an evaluation that ran inside a step is no step
+                ops_per_step=counted[0].ops if counted else math.nan,
+                flops_per_step=counted[0].flops if counted else math.nan,
+                measured_s=sum(s.seconds for s in segs),
+                optimizer_ops=counted[0].optimizer_ops if counted else 0.0,
+                groups=self._groups[loop],
+            ))
+        # An optimiser with no counted step borrows from one of the same size and length
+        # (the same model trained for another seed), else it is costed by its CPU time.
+        for usage in out:
+            if math.isnan(usage.ops_per_step):
+                twin = next((u for u in out if not math.isnan(u.ops_per_step)
+                             and (u.params, u.steps) == (usage.params, usage.steps)), None)
+                if twin is not None:
+                    usage.ops_per_step, usage.flops_per_step = twin.ops_per_step, twin.flops_per_step
+                    usage.optimizer_ops = twin.optimizer_ops
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """What the node's dry run measured, JSON-able."""
+        peak_gpu = None
+        if self._cuda:
+            import torch
+
+            peak_gpu = torch.cuda.max_memory_allocated() / 2**20
+        return {
+            "wall_s": getattr(self, "wall_s", time.perf_counter() - self._started),
+            "peak_rss_mib": _peak_rss_mib() if self._peak_reset else None,
+            "peak_gpu_mib": peak_gpu,
+            "loops": [dataclasses.asdict(u) for u in self.loops()],
+        }
+
+
+def _cuda_ready() -> bool:
+    """True when torch sees a CUDA GPU (then its peak memory is metered too)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak resident memory (Linux); False where it cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mib() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+# -- estimate -----------------------------------------------------------------------------
+
+
+@dataclass
+class NodeEstimate:
+    """One node's dry run and its predicted full run.
+
+    Attributes:
+        node: its name.
+        dry_wall_s: the dry run's wall time on this machine.
+        peak_rss_mib: the dry run's peak resident memory (full-size model and batches).
+        loops: each optimiser loop: dry steps, full steps, seconds per step (CPU, GPU).
+        cpu_full_s: predicted full run on this CPU.
+        gpu_full_s: predicted full run on the GPU class.
+        other_s: time outside optimiser steps (counted as is in both predictions).
+        not_extrapolated: fields cut by the node's overrides, ``name: dry/full``.
+    """
+
+    node: str
+    dry_wall_s: float
+    peak_rss_mib: float | None
+    loops: list[dict[str, Any]] = field(default_factory=list)
+    cpu_full_s: float = 0.0
+    gpu_full_s: float = 0.0
+    other_s: float = 0.0
+    not_extrapolated: list[str] = field(default_factory=list)
+
+
+FOREACH_OPS = 12
+"""Kernels of one fused (``foreach``) AdamW step per parameter group on a GPU."""
+
+
+def gpu_ops(usage: LoopUsage) -> float:
+    """Operators a step of ``usage`` dispatches on a GPU: the optimiser's per-parameter
+    loop (how PyTorch steps on a CPU) replaced by its fused kernels."""
+    if usage.optimizer_ops <= 0:
+        return usage.ops_per_step
+    return usage.ops_per_step - usage.optimizer_ops + FOREACH_OPS * usage.groups
+
+
+def full_steps(dry_steps: int, caps: Mapping[str, tuple[int, int]]) -> tuple[int, str | None]:
+    """The full-run step count of a loop that made ``dry_steps`` steps in the dry run.
+
+    A loop whose length matches a cut field's dry value (or that value plus one, for
+    ``range(steps + 1)``) runs that field's full value; any other loop was not cut.
+    """
+    for name, (dry, full) in caps.items():
+        if dry_steps in (dry, dry + 1):
+            return full + (dry_steps - dry), name
+    return dry_steps, None
+
+
+def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, int]],
+             overrides: Mapping[str, tuple[Any, Any]], gpu: GPUClass) -> NodeEstimate:
+    """Predict ``node``'s full run from its dry run's :meth:`StepMeter.summary`."""
+    wall = float(usage["wall_s"])
+    loops = [LoopUsage(**u) for u in usage["loops"]]
+    # A loop never counted is costed at the median GPU/CPU ratio of the counted ones.
+    ratios = [gpu.step_seconds(gpu_ops(u), u.flops_per_step) / u.cpu_s_per_step
+              for u in loops if not math.isnan(u.ops_per_step) and u.cpu_s_per_step > 0]
+    ratio = statistics.median(ratios) if ratios else 1.0
+    est = NodeEstimate(node=node, dry_wall_s=wall, peak_rss_mib=usage.get("peak_rss_mib"),
+                       not_extrapolated=[f"{k}: {d}/{f}" for k, (d, f) in overrides.items()])
+    in_loops = 0.0
+    cpu_extra = 0.0
+    gpu_loops = 0.0
+    for u in loops:
+        steps, by = full_steps(u.steps, caps)
+        cpu_step = u.cpu_s_per_step if not math.isnan(u.cpu_s_per_step) else (
+            u.measured_s / max(1, u.steps - 1))
+        if not math.isnan(u.ops_per_step):
+            gpu_step = gpu.step_seconds(gpu_ops(u), u.flops_per_step)
+        else:
+            gpu_step = cpu_step * ratio
+        in_loops += u.measured_s
+        cpu_extra += (steps - u.steps) * cpu_step
+        gpu_loops += steps * gpu_step
+        est.loops.append({
+            "params": u.params, "dry_steps": u.steps, "full_steps": steps, "field": by,
+            "cpu_s_per_step": cpu_step, "gpu_s_per_step": gpu_step,
+            "ops_per_step": u.ops_per_step, "gpu_ops_per_step": gpu_ops(u),
+            "flops_per_step": u.flops_per_step,
+        })
+    est.other_s = max(0.0, wall - in_loops)
+    est.cpu_full_s = wall + cpu_extra
+    est.gpu_full_s = est.other_s + gpu_loops
+    return est
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+@dataclass
+class DryRunReport:
+    """A dry run of a profile and its estimate on a GPU class.
+
+    Attributes:
+        profile: the profile whose parameters ran.
+        gpu: the GPU class key (``h100``...).
+        estimates: one per node that ran.
+        failed: node -> traceback.
+        skipped: node -> why.
+        wall_s: the whole dry run on this machine.
+    """
+
+    profile: str
+    gpu: str
+    estimates: list[NodeEstimate] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every node ran."""
+        return not self.failed and not self.skipped
+
+    @property
+    def total_gpu_s(self) -> float:
+        """The predicted full run, node after node, on one GPU of the class."""
+        return sum(e.gpu_full_s for e in self.estimates)
+
+    def over_budget(self, budget_s: float = NODE_BUDGET_S) -> list[NodeEstimate]:
+        """Nodes predicted to take longer than ``budget_s`` on the GPU class."""
+        return [e for e in self.estimates if e.gpu_full_s > budget_s]
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as JSON-able data (what ``--estimate-out`` writes)."""
+        gpu = gpu_class(self.gpu)
+        return {
+            "profile": self.profile,
+            "gpu": self.gpu,
+            "gpu_name": gpu.name,
+            "gpu_class": dataclasses.asdict(gpu),
+            "dry_run_wall_s": round(self.wall_s, 1),
+            "total_gpu_s": round(self.total_gpu_s, 1),
+            "node_budget_s": NODE_BUDGET_S,
+            "profile_budget_s": PROFILE_BUDGET_S,
+            "failed": sorted(self.failed),
+            "nodes": {e.node: _rounded(dataclasses.asdict(e)) for e in self.estimates},
+        }
+
+    def table(self) -> str:
+        """A plain-text table, slowest predicted node first, with the totals."""
+        gpu = gpu_class(self.gpu)
+        lines = [f"{'node':34} {'dry s':>6} {'peak MiB':>8} {'steps dry->full':>17} "
+                 f"{'CPU s/step':>10} {'est ' + self.gpu + ' s':>9}"]
+        for e in sorted(self.estimates, key=lambda e: -e.gpu_full_s):
+            steps = ", ".join(f"{lp['dry_steps']}->{lp['full_steps']}" for lp in e.loops[:2])
+            steps += " ..." if len(e.loops) > 2 else ""
+            per = [lp["cpu_s_per_step"] for lp in e.loops if not math.isnan(lp["cpu_s_per_step"])]
+            flag = "  > budget" if e.gpu_full_s > NODE_BUDGET_S else ""
+            lines.append(
+                f"{e.node:34} {e.dry_wall_s:6.1f} {e.peak_rss_mib or 0:8.0f} {steps[:17]:>17} "
+                f"{(max(per) if per else 0):10.3f} {e.gpu_full_s:9.1f}{flag}")
+        lines.append(
+            f"Predicted {self.profile} profile on one {gpu.name}: {self.total_gpu_s / 60:.1f} min "
+            f"node after node (goal {PROFILE_BUDGET_S / 60:.0f} min); slowest node "
+            f"{max((e.gpu_full_s for e in self.estimates), default=0):.0f} s (goal "
+            f"{NODE_BUDGET_S:.0f} s). Dry run: {len(self.estimates)} node(s) in "
+            f"{self.wall_s:.0f} s on this machine.")
+        return "\n".join(lines)
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 6 if abs(value) < 1 else 2)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def dry_run(
+    registry: Any,
+    root: Path,
+    *,
+    profile: str = "full",
+    gpu: str = DEFAULT_GPU,
+    only: tuple[str, ...] = (),
+    jobs: int = 1,
+    cache_dir: Path | None = None,
+    show_progress: bool = True,
+    first_cap: int = FIRST_CAP,
+) -> DryRunReport:
+    """Dry-run ``profile`` on the CPU in a scratch cache and estimate it on ``gpu``.
+
+    Args:
+        registry: the nodes (:class:`~genai_report.pipeline.registry.Registry`).
+        root: the project root.
+        profile: whose parameters run (``full`` is the point).
+        gpu: the GPU class to estimate for (:data:`GPU_CLASSES`).
+        only: these nodes and their dependencies (default: all).
+        jobs: nodes at once (each in its own process).
+        cache_dir: the scratch cache; default a temporary folder removed afterwards. It
+            must not be the project's ``figures/``.
+        show_progress: draw progress bars.
+        first_cap: step count of a node's first step field.
+    """
+    import shutil
+    import tempfile
+
+    from genai_report.pipeline.registry import Registry
+    from genai_report.pipeline.runner import Pipeline, RunOptions
+
+    target = gpu_class(gpu)  # fails before anything runs
+    if cache_dir is not None and Path(cache_dir).resolve() == (Path(root) / "figures").resolve():
+        raise ConfigError(
+            f"A dry run never writes into {cache_dir}, which holds real outputs. Leave out "
+            "--cache-dir (a temporary folder) or name a scratch folder.")
+    cut: dict[str, DryParams] = {}
+    nodes = {}
+    for node in registry.topological(only or None):
+        try:
+            cut[node.name] = dry_params(node.params_for(profile), node.dry_run, first_cap)
+        except ConfigError as exc:
+            raise ConfigError(f"Node '{node.name}': {exc}") from None
+        nodes[node.name] = dataclasses.replace(
+            node, params={**node.params, profile: cut[node.name].params})
+    scratch = Path(cache_dir) if cache_dir is not None else Path(
+        tempfile.mkdtemp(prefix="genai-report" + DRY_RUN_SUFFIX + "-"))
+    started = time.perf_counter()
+    try:
+        pipeline = Pipeline(Registry(nodes), cache_dir=scratch, root=root)
+        run = pipeline.run(RunOptions(profile=profile, device="cpu", jobs=jobs, force=True,
+                                      show_progress=show_progress, meter=True),
+                           raise_on_failure=False)
+    finally:
+        if cache_dir is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    report = DryRunReport(profile=profile, gpu=gpu.lower(), failed=dict(run.failed),
+                          skipped=dict(run.skipped), wall_s=time.perf_counter() - started)
+    for name in nodes:
+        if name in run.usage:
+            dp = cut[name]
+            report.estimates.append(estimate(name, run.usage[name], dp.caps, dp.overrides, target))
+    return report

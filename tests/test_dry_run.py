@@ -1,0 +1,217 @@
+"""The dry run of a profile: cut step loops, metered optimiser steps, the GPU estimate."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import math
+import sys
+import textwrap
+import uuid
+
+import pytest
+import torch
+
+from genai_report.pipeline import ConfigError
+from genai_report.pipeline.dryrun import (
+    GPU_CLASSES,
+    StepMeter,
+    dry_params,
+    dry_run,
+    estimate,
+    full_steps,
+    gpu_class,
+)
+from genai_report.pipeline.registry import Registry
+
+
+@dataclasses.dataclass(frozen=True)
+class P:
+    steps: int = 1000
+    rl_steps: int = 80
+    warmup_steps: int = 100
+    compile: bool = True
+    n_eval: int = 5000
+
+
+def test_dry_params_cut_each_step_field_to_its_own_length():
+    cut = dry_params(P(), {"n_eval": 50})
+    assert cut.params == P(steps=6, rl_steps=7, warmup_steps=1, compile=False, n_eval=50)
+    assert cut.caps == {"steps": (6, 1000), "rl_steps": (7, 80)}
+    assert cut.overrides == {"n_eval": (50, 5000)}
+    # A loop already shorter than its cut runs as it is and is not extrapolated.
+    assert dry_params(P(steps=3)).caps == {"rl_steps": (7, 80)}
+
+
+def test_dry_params_reject_an_unknown_override():
+    with pytest.raises(ConfigError, match="n_evals.*Did you mean 'n_eval'"):
+        dry_params(P(), {"n_evals": 1})
+
+
+def test_full_steps_maps_a_loop_to_its_field_by_length():
+    caps = {"steps": (4, 1000), "rl_steps": (5, 80)}
+    assert full_steps(4, caps) == (1000, "steps")
+    assert full_steps(6, caps) == (81, "rl_steps")  # range(rl_steps + 1)
+    assert full_steps(40, caps) == (40, None)  # a loop that was not cut
+
+
+def _linear_step(model, opt, x):
+    loss = model(x).square().mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def test_step_meter_charges_alternating_optimisers_their_own_halves():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.nn.Linear(64, 64), torch.nn.Linear(64, 32)
+    opt_a, opt_b = torch.optim.AdamW(a.parameters()), torch.optim.SGD(b.parameters())
+    x = torch.randn(16, 64, generator=gen)
+    with StepMeter() as meter:
+        for _ in range(7):  # like a GAN: one step of each player per iteration
+            _linear_step(a, opt_a, x)
+            _linear_step(b, opt_b, x)
+    loops = meter.loops()
+    assert [(u.params, u.steps) for u in loops] == [(64 * 64 + 64, 7), (64 * 32 + 32, 7)]
+    # forward addmm + the weight-gradient matmul (x needs no gradient): 2 * (2 * B * in * out)
+    assert loops[0].flops_per_step == 2 * 2 * 16 * 64 * 64
+    assert loops[1].flops_per_step == 2 * 2 * 16 * 64 * 32
+    assert all(u.ops_per_step > 5 and u.cpu_s_per_step > 0 for u in loops)
+    # The optimiser's own operators are told apart (a GPU fuses them into a few kernels).
+    assert all(0 < u.optimizer_ops < u.ops_per_step for u in loops)
+    summary = meter.summary()
+    assert summary["wall_s"] >= sum(u.measured_s for u in loops)
+    # Leaving the meter removes its hook: later steps are not seen.
+    _linear_step(a, opt_a, x)
+    assert meter.loops()[0].steps == 7
+
+
+def test_estimate_extrapolates_loops_and_keeps_the_rest():
+    gpu = GPU_CLASSES["h100"]
+    usage = {"wall_s": 10.0, "peak_rss_mib": 100.0, "loops": [
+        {"params": 10, "steps": 4, "cpu_s_per_step": 0.5, "ops_per_step": 100.0,
+         "flops_per_step": 1e9, "measured_s": 1.5},
+        {"params": 10, "steps": 40, "cpu_s_per_step": 0.1, "ops_per_step": math.nan,
+         "flops_per_step": math.nan, "measured_s": 3.9},
+    ]}
+    est = estimate("n", usage, {"steps": (4, 1000)}, {"n_eval": (5, 50)}, gpu)
+    step = gpu.step_seconds(100, 1e9)
+    ratio = step / 0.5  # the uncounted loop is costed at the counted one's GPU/CPU ratio
+    assert est.other_s == pytest.approx(10.0 - 1.5 - 3.9)
+    assert est.gpu_full_s == pytest.approx(est.other_s + 1000 * step + 40 * 0.1 * ratio)
+    assert est.cpu_full_s == pytest.approx(10.0 + 996 * 0.5)
+    assert est.loops[0]["full_steps"] == 1000 and est.loops[1]["field"] is None
+    assert est.not_extrapolated == ["n_eval: 5/50"]
+
+
+def test_unknown_gpu_class_names_the_known_ones():
+    with pytest.raises(ConfigError, match="Unknown GPU class 'h10'.*h100"):
+        gpu_class("h10")
+
+
+NODES = '''
+import json
+from dataclasses import dataclass
+
+from genai_report.pipeline.registry import Node
+
+
+@dataclass(frozen=True)
+class T:
+    steps: int
+    width: int
+    fail: bool = False
+
+
+def train(ctx, p):
+    import torch
+    if p.fail:
+        raise RuntimeError("exploded on purpose")
+    gen = ctx.generator()
+    model = torch.nn.Linear(p.width, p.width)
+    opt = torch.optim.AdamW(model.parameters())
+    for _ in range(p.steps):
+        loss = model(torch.randn(8, p.width, generator=gen)).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ctx.output("w.json").write_text(json.dumps({"steps": p.steps}))
+
+
+def plot(ctx, p):
+    steps = json.loads(ctx.input("train", "w.json").read_text())["steps"]
+    ctx.output("plot.svg").write_text(f"<svg>{steps}</svg>")
+    return {"steps": steps}
+
+
+def make_nodes(fail=False):
+    params = {"smoke": T(2, 4), "quick": T(50, 16), "full": T(2000, 32, fail)}
+    return [Node("train", train, "artifact", params, ("w.json",)),
+            Node("plot", plot, "figure", params, ("plot.svg",), deps=("train",), alt="x")]
+'''
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    name = f"dry_{uuid.uuid4().hex[:8]}"
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "__init__.py").write_text("")
+    (tmp_path / name / "nodes.py").write_text(textwrap.dedent(NODES))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+
+    def registry(**kw):
+        sys.modules.pop(f"{name}.nodes", None)
+        reg = Registry()
+        for node in importlib.import_module(f"{name}.nodes").make_nodes(**kw):
+            reg.add(node)
+        return reg
+
+    return registry
+
+
+def test_dry_run_runs_full_sizes_briefly_in_a_scratch_cache(tiny, tmp_path):
+    scratch = tmp_path / "scratch"
+    report = dry_run(tiny(), tmp_path, gpu="a100", cache_dir=scratch, show_progress=False)
+    assert report.ok and [e.node for e in report.estimates] == ["train", "plot"]
+    train = report.estimates[0]
+    assert train.loops[0]["dry_steps"] == 6 and train.loops[0]["full_steps"] == 2000
+    assert train.loops[0]["params"] == 32 * 32 + 32  # the full width ran
+    assert train.gpu_full_s > 0 and train.cpu_full_s > train.dry_wall_s
+    # The figure saw the cut artifact; nothing went near the project's real outputs.
+    assert json.loads((scratch / "full" / "plot" / "record.json").read_text())[
+        "metrics"] == {"steps": 6}
+    assert not (tmp_path / "figures").exists()
+    data = report.as_json()
+    assert data["gpu"] == "a100" and set(data["nodes"]) == {"train", "plot"}
+    assert "Predicted full profile on one NVIDIA A100" in report.table()
+
+
+def test_dry_run_reports_a_failing_node_and_skips_its_dependents(tiny, tmp_path):
+    report = dry_run(tiny(fail=True), tmp_path, show_progress=False)
+    assert not report.ok
+    assert "exploded on purpose" in report.failed["train"]
+    assert "plot" in report.skipped
+
+
+def test_dry_run_refuses_the_real_outputs_folder(tiny, tmp_path):
+    with pytest.raises(ConfigError, match="never writes into"):
+        dry_run(tiny(), tmp_path, cache_dir=tmp_path / "figures", show_progress=False)
+
+
+def test_dry_run_of_real_full_profile_models(tmp_path):
+    """The report's own full-size digit models run a few steps each, and extrapolate."""
+    from genai_report.pipeline import load_registry
+
+    registry = load_registry()
+    only = ("digits-classifier", "digits-vae", "digits-gan")
+    report = dry_run(registry, tmp_path, only=only, show_progress=False)
+    assert report.ok, report.failed
+    by_name = {e.node: e for e in report.estimates}
+    for name in only:
+        full = registry.get(name).params_for("full")
+        loops = by_name[name].loops
+        assert loops and all(lp["full_steps"] == full.steps for lp in loops)
+        assert by_name[name].gpu_full_s > 0 and by_name[name].peak_rss_mib
+    assert len(by_name["digits-gan"].loops) == 2  # generator and discriminator

@@ -252,7 +252,7 @@ def _main(argv: list[str] | None) -> int:
             return _archive(pipeline, args)
         profile, device = resolve_settings(args.profile, args.device)
         if args.command == "figures" and args.dry_run:
-            return _dry_run(registry, root, args, profile)
+            return _dry_run(registry, root, args, profile, device)
         if args.command == "figures":
             if corpus is not None and is_committed(pipeline.store.profile_dir(profile), root):
                 raise ConfigError(
@@ -297,10 +297,11 @@ def _main(argv: list[str] | None) -> int:
         return 130
 
 
-def _dry_run(registry, root: Path, args: argparse.Namespace, profile: str) -> int:
+def _dry_run(registry, root: Path, args: argparse.Namespace, profile: str, device: str) -> int:
     """``figures --dry-run``: the estimate table, the JSON file, exit 1 on a failed node."""
-    if args.device not in (None, "cpu", "auto"):
-        raise ConfigError(f"A dry run runs on the CPU; leave out --device {args.device}.")
+    if device not in ("cpu", "auto"):
+        raise ConfigError(f"A dry run runs on the CPU, not on '{device}'; leave out "
+                          "--device (and unset $GENAI_REPORT_DEVICE) with --dry-run.")
     report = dry_run(registry, root, profile=profile, gpu=args.gpu, only=tuple(args.only),
                      jobs=args.jobs, cache_dir=args.scratch,
                      show_progress=not args.no_progress)

@@ -215,3 +215,20 @@ def test_dry_run_of_real_full_profile_models(tmp_path):
         assert loops and all(lp["full_steps"] == full.steps for lp in loops)
         assert by_name[name].gpu_full_s > 0 and by_name[name].peak_rss_mib
     assert len(by_name["digits-gan"].loops) == 2  # generator and discriminator
+
+
+def test_cli_dry_run_refuses_an_accelerator(monkeypatch, caplog):
+    from genai_report.cli import main
+
+    monkeypatch.setenv("GENAI_REPORT_DEVICE", "cuda")
+    assert main(["figures", "--profile", "full", "--dry-run", "--only", "digits-vae"]) == 2
+    assert "A dry run runs on the CPU, not on 'cuda'" in caplog.text
+
+
+def test_metered_usage_is_strict_json():
+    with StepMeter() as meter:
+        model = torch.nn.Linear(4, 4)
+        opt = torch.optim.SGD(model.parameters())
+        _linear_step(model, opt, torch.ones(2, 4))  # one step: nothing timed or counted
+    text = json.dumps(meter.summary(), allow_nan=False)
+    assert json.loads(text)["loops"][0]["ops_per_step"] is None

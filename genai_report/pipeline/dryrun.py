@@ -211,7 +211,8 @@ class LoopUsage:
     Attributes:
         params: trainable parameters of the optimiser (the model's size).
         steps: steps it made in the dry run.
-        cpu_s_per_step: median seconds of its timed steps (``nan`` if none).
+        cpu_s_per_step: median seconds of its timed steps on the device the node ran on
+            (the CPU in a dry run; ``nan`` if none).
         ops_per_step: operators one counted step dispatched (``nan`` if none counted).
         optimizer_ops: of those, the optimiser's own. On a CPU, PyTorch's optimisers loop
             over the parameters; on a GPU they use fused ``foreach`` kernels, a few per
@@ -282,6 +283,7 @@ class StepMeter:
         self._started = 0.0
         self._peak_reset = False
         self._n_counted = 0
+        self.wall_s: float | None = None
 
     def __enter__(self) -> StepMeter:
         from torch.optim.optimizer import (
@@ -382,10 +384,12 @@ class StepMeter:
 
             peak_gpu = torch.cuda.max_memory_allocated() / 2**20
         return {
-            "wall_s": getattr(self, "wall_s", time.perf_counter() - self._started),
+            "wall_s": self.wall_s if self.wall_s is not None else time.perf_counter() - self._started,
             "peak_rss_mib": _peak_rss_mib() if self._peak_reset else None,
             "peak_gpu_mib": peak_gpu,
-            "loops": [dataclasses.asdict(u) for u in self.loops()],
+            # JSON has no NaN: a measurement that was not made is null
+            "loops": [{k: None if isinstance(v, float) and math.isnan(v) else v
+                       for k, v in dataclasses.asdict(u).items()} for u in self.loops()],
         }
 
 
@@ -471,7 +475,8 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
              overrides: Mapping[str, tuple[Any, Any]], gpu: GPUClass) -> NodeEstimate:
     """Predict ``node``'s full run from its dry run's :meth:`StepMeter.summary`."""
     wall = float(usage["wall_s"])
-    loops = [LoopUsage(**u) for u in usage["loops"]]
+    loops = [LoopUsage(**{k: math.nan if v is None else v for k, v in u.items()})
+             for u in usage["loops"]]
     # A loop never counted is costed at the median GPU/CPU ratio of the counted ones.
     ratios = [gpu.step_seconds(gpu_ops(u), u.flops_per_step) / u.cpu_s_per_step
               for u in loops if not math.isnan(u.ops_per_step) and u.cpu_s_per_step > 0]
@@ -649,7 +654,8 @@ def dry_run(
     report = DryRunReport(profile=profile, gpu=gpu.lower(), failed=dict(run.failed),
                           skipped=dict(run.skipped), wall_s=time.perf_counter() - started)
     for name in nodes:
-        if name in run.usage:
+        record = run.records.get(name)
+        if record is not None and record.usage is not None:
             dp = cut[name]
-            report.estimates.append(estimate(name, run.usage[name], dp.caps, dp.overrides, target))
+            report.estimates.append(estimate(name, record.usage, dp.caps, dp.overrides, target))
     return report

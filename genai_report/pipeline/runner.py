@@ -60,7 +60,8 @@ class RunOptions:
             (from ``cache_url``, else by re-running them): a complete cache, e.g. to
             ``genai-report pack`` it.
         meter: time and count every optimiser step of each node (a dry run's
-            :class:`~genai_report.pipeline.dryrun.StepMeter`); the report's ``usage``.
+            :class:`~genai_report.pipeline.dryrun.StepMeter`); kept in each record's
+            ``usage``.
     """
 
     profile: str = "quick"
@@ -104,8 +105,6 @@ class RunReport:
         failed: node -> traceback. skipped: node -> why (a dependency failed).
         records: node -> its current record (fresh or new).
         device_kind: the device nodes ran on (``None`` if nothing ran).
-        usage: node -> what its :class:`~genai_report.pipeline.dryrun.StepMeter` saw
-            (with ``RunOptions.meter``).
     """
 
     profile: str
@@ -116,7 +115,6 @@ class RunReport:
     records: dict[str, Record] = field(default_factory=dict)
     device_kind: str | None = None
     wall_time_s: float = 0.0
-    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -484,8 +482,6 @@ class Pipeline:
         self.store.commit(task["profile"], node.name, staging, record)
         current[node.name] = report.records[node.name] = record
         report.ran.append(node.name)
-        if result.get("usage") is not None:
-            report.usage[node.name] = result["usage"]
         log.info("%s done in %.1f s.", node.name, record.wall_time_s)
 
 

@@ -15,12 +15,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@
 
+# The tests also start a local Ray cluster (the optional `ray` extra, `--executor ray`).
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install -e ".[dev,ray]"
+	touch $@
+
 ## site: install, run every stale figure (quick profile by default) and build site/ strictly
 site: $(VENV)/.installed
 	$(BIN)/mkdocs build --strict
 
 ## test: install and run the test suite (smoke profile, CPU)
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 ## serve: live-reloading preview on http://127.0.0.1:8000

@@ -46,6 +46,7 @@ from genai_report.pipeline.archive import CACHE_URL_ENV
 from genai_report.pipeline.dryrun import DEFAULT_GPU, GPU_CLASSES, dry_run
 from genai_report.pipeline.profiles import DEVICES, validate_profile
 from genai_report.pipeline.registry import NODE_PACKAGES
+from genai_report.pipeline.runner import EXECUTORS
 
 log = logging.getLogger("genai_report")
 
@@ -59,6 +60,8 @@ examples:
   genai-report figures --only foundations-density --force
   genai-report figures --profile full --dry-run full-size models, a few steps each, on the
                                                 CPU; estimates the real run on a GPU class
+  genai-report figures --executor ray --address auto
+                                                independent nodes on a Ray cluster's workers
   genai-report list                             each node: fresh or stale (and why), wall time
   genai-report list --profile smoke | head      (ends quietly when the reader stops)
   genai-report check --profile quick            exit 1 if the committed outputs are stale
@@ -152,6 +155,16 @@ def _parser() -> argparse.ArgumentParser:
     p_fig.add_argument("--materialize", action="store_true",
                        help="also restore the model files of fresh nodes (a complete cache, "
                        "e.g. before `pack`)")
+    p_fig.add_argument("--executor", choices=EXECUTORS, default="local",
+                       help="local: this machine (default); ray: send nodes to a Ray cluster "
+                       "as tasks with the resources each declares (pip install "
+                       "'genai-report[ray]')")
+    p_fig.add_argument("--address", default=None, metavar="ADDR",
+                       help="the Ray cluster: auto (started with `ray start --head` here) or "
+                       "ray://HEAD:10001; default: a private local cluster")
+    p_fig.add_argument("--retries", type=int, default=1,
+                       help="re-runs of a node whose Ray worker died before it counts as "
+                       "failed (default 1)")
     p_fig.add_argument("--meter", action="store_true",
                        help="time every optimiser step and count the operators and FLOPs of "
                        "a few; kept in each record's `usage` (dry runs always meter)")
@@ -268,6 +281,9 @@ def _main(argv: list[str] | None) -> int:
                 cache_url=args.cache_url,
                 materialize=args.materialize,
                 meter=args.meter,
+                executor=args.executor,
+                address=args.address,
+                retries=args.retries,
             )
             report = pipeline.run(options)
             log.info("%d node(s) ran, %d were fresh (profile %s, cache %s).",
@@ -302,6 +318,9 @@ def _dry_run(registry, root: Path, args: argparse.Namespace, profile: str, devic
     if device not in ("cpu", "auto"):
         raise ConfigError(f"A dry run runs on the CPU, not on '{device}'; leave out "
                           "--device (and unset $GENAI_REPORT_DEVICE) with --dry-run.")
+    if args.executor != "local":
+        raise ConfigError("A dry run measures this machine's CPU; leave out --executor "
+                          f"{args.executor} with --dry-run.")
     report = dry_run(registry, root, profile=profile, gpu=args.gpu, only=tuple(args.only),
                      jobs=args.jobs, cache_dir=args.scratch,
                      show_progress=not args.no_progress)

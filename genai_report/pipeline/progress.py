@@ -68,9 +68,10 @@ class RunProgress:
 
     @classmethod
     def plan(cls, pipeline: Pipeline, options: RunOptions, order: Iterable[Node],
-             forced: set[str], report: RunReport) -> RunProgress:
+             forced: set[str], report: RunReport, jobs: int | None = None) -> RunProgress:
         """The nodes of ``order`` that will run: stale now, or forced. Never raises: if the
-        status cannot be computed, every node not yet found fresh is planned."""
+        status cannot be computed, every node not yet found fresh is planned. ``jobs``:
+        nodes in flight at once (default ``options.jobs``; a Ray cluster's slots)."""
         order = list(order)
         try:
             statuses = pipeline.status(options.profile, options.device, options.only)
@@ -84,7 +85,7 @@ class RunProgress:
             for node in order:
                 if node.name not in report.fresh:
                     planned[node.name] = _last_wall_time(pipeline, options.profile, node.name)
-        progress = cls(planned, report, options.jobs)
+        progress = cls(planned, report, jobs or options.jobs)
         seconds, untimed = progress._left(())
         if untimed < len(planned):
             log.info("%d node(s) to run (profile %s): %s by their last wall times%s.",

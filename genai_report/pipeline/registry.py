@@ -41,6 +41,52 @@ NodeKind = Literal["artifact", "figure"]
 DataSpec = str | Path | Callable[[], Path]
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one run of a node asks of a machine: a Ray task's resource request
+    (:mod:`~genai_report.pipeline.ray_executor`). The local executor ignores it, and it is
+    not part of the cache key: it says where a node may run, not what it computes.
+
+    Attributes:
+        cpus: CPU cores; a Ray worker also sets torch's thread count to it.
+        gpus: GPUs (a fraction shares one GPU between small nodes), asked for only when
+            the run's device is an accelerator.
+        memory_gb: host memory to reserve, or ``None`` for no reservation.
+    """
+
+    cpus: float = 1.0
+    gpus: float = 1.0
+    memory_gb: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cpus", "gpus", "memory_gb"):
+            value = getattr(self, name)
+            if value is None and name == "memory_gb":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"Resources.{name} must be a number >= 0, got {value!r}.")
+        if self.cpus <= 0:
+            raise ConfigError(f"Resources.cpus must be > 0, got {self.cpus!r}.")
+        if self.gpus > 1 and self.gpus != int(self.gpus):
+            raise ConfigError(
+                f"Resources.gpus above 1 must be a whole number, got {self.gpus!r}.")
+
+    @classmethod
+    def parse(cls, value: Resources | Mapping[str, Any] | None) -> Resources:
+        """A :class:`Resources` from itself, a mapping of its fields, or ``None``."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {f.name for f in dataclasses.fields(cls)})
+            if unknown:
+                raise ConfigError(
+                    f"Unknown resource(s) {', '.join(unknown)}; use cpus, gpus and memory_gb.")
+            return cls(**value)
+        raise ConfigError(f"resources must be a Resources or a mapping, got {value!r}.")
 _IMAGE_SUFFIXES = (".svg", ".png", ".jpg", ".jpeg", ".gif", ".webp")
 
 
@@ -75,6 +121,7 @@ class Node:
         dry_run: parameter field -> the value a dry run of the ``full`` profile uses
             (:mod:`~genai_report.pipeline.dryrun`), for sample counts that would keep a
             CPU busy for minutes; step counts are cut without it.
+        resources: what a run asks of a Ray worker (:class:`Resources`); not in the key.
     """
 
     name: str
@@ -89,6 +136,7 @@ class Node:
     caption: str = ""
     alt: str = ""
     dry_run: Mapping[str, Any] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
 
     @property
     def module(self) -> str:
@@ -251,6 +299,7 @@ def artifact(
     seed: int = 0,
     data: Sequence[DataSpec] = (),
     dry_run: Mapping[str, Any] | None = None,
+    resources: Resources | Mapping[str, Any] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register a shared artifact (a trained model, a prepared data set).
 
@@ -262,10 +311,13 @@ def artifact(
         seed: seed set before it runs.
         data: data files that are part of its cache key.
         dry_run: field -> value for a dry run (:attr:`Node.dry_run`).
+        resources: what a run asks of a Ray worker (:class:`Resources`, or a mapping
+            such as ``{"gpus": 0.25}``).
     """
     return _register(
         "artifact", name, params=dict(params), outputs=tuple(outputs), deps=tuple(deps),
         seed=seed, data=tuple(data), dry_run=dict(dry_run or {}),
+        resources=Resources.parse(resources),
     )
 
 
@@ -281,6 +333,7 @@ def figure(
     seed: int = 0,
     data: Sequence[DataSpec] = (),
     dry_run: Mapping[str, Any] | None = None,
+    resources: Resources | Mapping[str, Any] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register a figure: a node whose outputs include at least one image.
 
@@ -295,11 +348,12 @@ def figure(
         seed: seed set before it runs.
         data: data files that are part of its cache key.
         dry_run: field -> value for a dry run (:attr:`Node.dry_run`).
+        resources: what a run asks of a Ray worker (:class:`Resources`, or a mapping).
     """
     return _register(
         "figure", name, params=dict(params), outputs=tuple(outputs), deps=tuple(deps),
         seed=seed, data=tuple(data), title=title, caption=caption, alt=alt,
-        dry_run=dict(dry_run or {}),
+        dry_run=dict(dry_run or {}), resources=Resources.parse(resources),
     )
 
 

@@ -20,6 +20,7 @@ import json
 import logging
 import multiprocessing
 import os
+import socket
 import subprocess
 import time
 import traceback
@@ -38,6 +39,8 @@ from genai_report.pipeline.registry import Node, Registry
 from genai_report.pipeline.store import CacheStore, Record, describe_outputs
 
 log = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,12 @@ class RunOptions:
         meter: time and count every optimiser step of each node (a dry run's
             :class:`~genai_report.pipeline.dryrun.StepMeter`); kept in each record's
             ``usage``.
+        executor: ``local`` (this machine: one process, or ``jobs`` worker processes) or
+            ``ray`` (a Ray cluster, :mod:`~genai_report.pipeline.ray_executor`).
+        address: the Ray cluster to use (``auto``, ``ray://HEAD:10001``); ``None`` starts
+            a private local one. Only with ``executor="ray"``.
+        retries: how many times a node whose Ray worker died is re-run before it is
+            reported failed. Only with ``executor="ray"``.
     """
 
     profile: str = "quick"
@@ -74,12 +83,22 @@ class RunOptions:
     cache_url: str | None = None
     materialize: bool = False
     meter: bool = False
+    executor: str = "local"
+    address: str | None = None
+    retries: int = 1
 
     def __post_init__(self) -> None:
         validate_profile(self.profile)
         validate_device(self.device)
         if not isinstance(self.jobs, int) or self.jobs < 1:
             raise ConfigError(f"jobs must be a whole number >= 1, got {self.jobs!r}.")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"Unknown executor '{self.executor}'. Valid executors: "
+                              f"{', '.join(EXECUTORS)}.")
+        if self.address and self.executor != "ray":
+            raise ConfigError("--address names a Ray cluster; add --executor ray.")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ConfigError(f"retries must be a whole number >= 0, got {self.retries!r}.")
         if self.lock_timeout < 0:
             raise ConfigError(f"lock_timeout must be >= 0 seconds, got {self.lock_timeout!r}.")
 
@@ -135,6 +154,7 @@ class Pipeline:
         self.registry = registry
         self.store = CacheStore(Path(cache_dir))
         self.root = Path(root)
+        self._executor: Any = None  # the executor of the run in progress
 
     # -- staleness -------------------------------------------------------------------------
     def _assess(
@@ -256,7 +276,11 @@ class Pipeline:
         progress: RunProgress | None = None  # [k/N] and time left, planned on first need
         pending = list(order)
         running: dict[cf.Future, tuple[Node, dict[str, Any]]] = {}
-        executor = _make_executor(options.jobs)
+        executor = _make_executor(options)
+        self._executor = executor
+        limit = executor.capacity if executor is not None else 1
+        if executor is not None and options.jobs > 1:
+            limit = options.jobs
         try:
             while pending or running:
                 progressed = False
@@ -269,7 +293,7 @@ class Pipeline:
                         continue
                     if any(d not in current for d in node.deps):
                         continue  # waits for a dependency still running
-                    if executor is not None and len(running) >= options.jobs:
+                    if executor is not None and len(running) >= limit:
                         break
                     pending.remove(node)
                     progressed = True
@@ -287,7 +311,7 @@ class Pipeline:
                         current[node.name] = report.records[node.name] = st.record
                         report.fresh.append(node.name)
                         continue
-                    self._resolve_env(options, env)
+                    self._resolve_env(options, env, executor)
                     report.device_kind = env["device"]
                     unrestored = self._materialize_inputs(node, options, env, current, report)
                     if unrestored:
@@ -295,7 +319,8 @@ class Pipeline:
                             f"input {', '.join(unrestored)} could not be restored")
                         continue
                     if progress is None:
-                        progress = RunProgress.plan(self, options, order, forced, report)
+                        progress = RunProgress.plan(self, options, order, forced, report,
+                                                   jobs=limit)
                     step, left = progress.start(node.name)
                     log.info("%s Running %s (%s, %s): %s%s", step, node.name, options.profile,
                              env["device"], st.reason, left)
@@ -303,8 +328,9 @@ class Pipeline:
                         self._run_here(node, options, env, current, report)
                     else:
                         task = self._task(node, options, env, current)
-                        running[executor.submit(_execute, task)] = (node, task)
-                if running and (not progressed or not pending or len(running) >= options.jobs):
+                        running[executor.submit(task, self._dep_entries(node, options,
+                                                                        current))] = (node, task)
+                if running and (not progressed or not pending or len(running) >= limit):
                     done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                     for fut in done:
                         node, task = running.pop(fut)
@@ -316,12 +342,17 @@ class Pipeline:
                 fut.cancel()
                 self.store.discard(Path(task["staging"]))
             if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
+                executor.shutdown(cancel=True)
                 executor = None
             raise
         finally:
+            self._executor = None
             if executor is not None:
-                executor.shutdown(wait=True)
+                executor.shutdown()
+
+    def _dep_entries(self, node: Node, options: RunOptions, current: dict[str, Record]
+                     ) -> dict[str, tuple[Record, Path]]:
+        return {d: (current[d], self.store.entry_dir(options.profile, d)) for d in node.deps}
 
     def _materialize_inputs(
         self,
@@ -370,10 +401,15 @@ class Pipeline:
         current: dict[str, Record],
         report: RunReport,
     ) -> None:
-        """Run ``node`` in this process and commit it (its staging folder goes if it dies)."""
+        """Run ``node`` in this process (on a Ray cluster: there, waiting for it) and
+        commit it; its staging folder goes if it dies."""
         task = self._task(node, options, env, current)
+        remote = self._executor
         try:
-            result = _execute(task)
+            if remote is None or isinstance(remote, _ProcessExecutor):
+                result = execute(task)
+            else:
+                result = remote.submit(task, self._dep_entries(node, options, current)).result()
         except BaseException:
             self.store.discard(Path(task["staging"]))
             raise
@@ -393,10 +429,17 @@ class Pipeline:
         return not self.store.missing_outputs(options.profile, self.store.read_record(
             options.profile, node))
 
-    def _resolve_env(self, options: RunOptions, env: dict[str, Any]) -> None:
+    def _resolve_env(self, options: RunOptions, env: dict[str, Any], executor: Any = None
+                     ) -> None:
         if "device" not in env:
-            env["device"] = resolve_device(options.device)
-            env["device_name"] = describe_device(env["device"])
+            if options.executor == "ray" and executor is not None:
+                env["device"] = executor.resolve_device(options.device)
+                env["device_name"] = env["device"]  # each worker reports its own
+                log.info("Running on the Ray cluster: %s, device %s.", executor.describe(),
+                         env["device"])
+            else:
+                env["device"] = resolve_device(options.device)
+                env["device_name"] = describe_device(env["device"])
             env["commit"] = git_commit(self.root)
             import torch
 
@@ -441,8 +484,13 @@ class Pipeline:
         if result.get("error"):
             self.store.discard(staging)
             report.failed[node.name] = result["error"]
-            log.error("%s failed; its previous output (if any) is kept.", node.name)
+            where = f" on {result['host']}" if result.get("host") else ""
+            log.error("%s failed%s; its previous output (if any) is kept.", node.name, where)
             return
+        if "files" in result:  # a remote worker's outputs: only the driver writes the cache
+            from genai_report.pipeline.ray_executor import write_files
+
+            write_files(staging, result["files"])
         missing = [o for o in node.outputs if not (staging / o).is_file()]
         if missing:
             self.store.discard(staging)
@@ -460,7 +508,8 @@ class Pipeline:
             key=parts.digest(),
             profile=task["profile"],
             device_kind=task["device"],
-            device=env["device_name"],
+            device=result.get("device_name") or env["device_name"],
+            host=result.get("host"),
             seed=node.seed,
             torch=env["torch"],
             git_commit=env["commit"],
@@ -492,17 +541,39 @@ def _cache_url(options: RunOptions) -> str | None:
     return options.cache_url or os.environ.get(CACHE_URL_ENV) or None
 
 
-def _make_executor(jobs: int) -> cf.ProcessPoolExecutor | None:
-    if jobs <= 1:
+class _ProcessExecutor:
+    """``jobs`` local worker processes (spawned, so each has its own torch threads)."""
+
+    def __init__(self, jobs: int):
+        self.capacity = jobs
+        self._pool = cf.ProcessPoolExecutor(max_workers=jobs,
+                                            mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, task: dict[str, Any], deps: dict[str, tuple[Record, Path]]) -> cf.Future:
+        return self._pool.submit(execute, task)
+
+    def shutdown(self, cancel: bool = False) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+def _make_executor(options: RunOptions) -> Any:
+    """``None`` (run in this process), local worker processes, or a Ray cluster."""
+    if options.executor == "ray":
+        from genai_report.pipeline.ray_executor import RayExecutor
+
+        return RayExecutor(options.address, retries=options.retries)
+    if options.jobs <= 1:
         return None
-    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    return _ProcessExecutor(options.jobs)
 
 
-def _execute(task: dict[str, Any]) -> dict[str, Any]:
-    """Run one node's function into its staging folder (in this process or a worker).
+def execute(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one node's function into its staging folder (in this process, a local worker
+    process or a Ray worker).
 
-    Returns ``{"metrics", "wall_time_s"}`` or ``{"error": traceback}``; the caller commits.
-    KeyboardInterrupt and SystemExit propagate so an interrupted run stops at once.
+    Returns ``{"metrics", "wall_time_s", "usage", "host"}`` or ``{"error": traceback}``;
+    the caller commits. KeyboardInterrupt and SystemExit propagate so an interrupted run
+    stops at once.
     """
     node: Node = task["node"]
     if task["threads"]:
@@ -546,7 +617,8 @@ def _execute(task: dict[str, Any]) -> dict[str, Any]:
 
             plt.close("all")
     return {"metrics": metrics, "wall_time_s": wall,
-            "usage": meter.summary() if meter is not None else None}
+            "usage": meter.summary() if meter is not None else None,
+            "host": socket.gethostname()}
 
 
 def _jsonable_scalar(value: Any) -> Any:
@@ -621,4 +693,5 @@ def git_commit(root: Path) -> str:
     return f"{sha}+dirty" if dirty else sha
 
 
-__all__ = ["NodeStatus", "Pipeline", "RunOptions", "RunReport", "git_commit"]
+__all__ = ["EXECUTORS", "NodeStatus", "Pipeline", "RunOptions", "RunReport", "execute",
+           "git_commit"]

@@ -75,6 +75,8 @@ class Record:
         usage: what a :class:`~genai_report.pipeline.dryrun.StepMeter` saw when the run
             was metered (``--meter``, dry runs): optimiser loops, seconds per step,
             operators and FLOPs per step, peak memory; ``None`` otherwise.
+        host: the machine the node ran on (a Ray worker's host name under
+            ``--executor ray``); ``None`` in records written before it was kept.
     """
 
     node: str
@@ -94,6 +96,7 @@ class Record:
     key_parts: dict[str, Any] = field(default_factory=dict)
     reproducible: bool | None = None
     usage: dict[str, Any] | None = None
+    host: str | None = None
 
     def output_hashes(self) -> dict[str, str]:
         """file name -> sha256 of each output."""

@@ -177,7 +177,8 @@ def _parser() -> argparse.ArgumentParser:
     p_fig.add_argument("--estimate-out", type=Path, default=None, metavar="FILE",
                        help="write the dry run's estimate as JSON to FILE")
     p_fig.add_argument("--scratch", type=Path, default=None, metavar="DIR",
-                       help="keep the dry run's scratch cache in DIR (default: a temporary "
+                       help="keep the dry run's scratch cache in DIR; the next dry run with it "
+                       "runs only the nodes that changed (--force: all) (default: a temporary "
                        "folder, removed)")
 
     p_pull = command("pull", "fetch the model files git does not hold, checked by hash", (
@@ -323,7 +324,7 @@ def _dry_run(registry, root: Path, args: argparse.Namespace, profile: str, devic
                           f"{args.executor} with --dry-run.")
     report = dry_run(registry, root, profile=profile, gpu=args.gpu, only=tuple(args.only),
                      jobs=args.jobs, cache_dir=args.scratch,
-                     show_progress=not args.no_progress)
+                     show_progress=not args.no_progress, force=args.force)
     print(report.table())
     if args.estimate_out is not None:
         args.estimate_out.parent.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,9 @@ def plot(ctx, p):
 
 
 def other(ctx, p):
+    if os.environ.get("FAKE_KILL") == "other":  # like the out-of-memory killer
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)
     ctx.output("other.svg").write_text("<svg>other</svg>")
     return {{"n": p.n}}
 

@@ -188,6 +188,32 @@ def test_dry_run_runs_full_sizes_briefly_in_a_scratch_cache(tiny, tmp_path):
     assert "Predicted full profile on one NVIDIA A100" in report.table()
 
 
+def test_a_kept_scratch_cache_makes_the_next_dry_run_incremental(tiny, tmp_path):
+    scratch = tmp_path / "scratch"
+    first = dry_run(tiny(), tmp_path, cache_dir=scratch, show_progress=False)
+    again = dry_run(tiny(), tmp_path, cache_dir=scratch, show_progress=False)
+    assert first.reused == [] and sorted(again.reused) == ["plot", "train"]
+    # The estimate of a reused node comes from its record: the same numbers.
+    assert again.as_json()["nodes"] == first.as_json()["nodes"]
+    assert "2 of them reused from the scratch cache" in again.table()
+    forced = dry_run(tiny(), tmp_path, cache_dir=scratch, show_progress=False, force=True)
+    assert forced.reused == [] and forced.ok
+
+
+def test_the_estimate_table_shows_what_the_estimate_file_holds(tiny, tmp_path):
+    from genai_report.mkdocs_plugin.plugin import estimate_table
+
+    data = dry_run(tiny(), tmp_path, gpu="l4", show_progress=False).as_json()
+    data["nodes"]["train"]["gpu_full_s"] = 300.0  # over the 240 s goal
+    text = estimate_table(data, shown_over_s=0.0)
+    assert "Predicted on one NVIDIA L4 (s)" in text
+    assert "| `train` |" in text and "6 → 2000" in text and "**over the goal**" in text
+    assert "1 node(s) over the 240 s goal per node" in text
+    total = data["total_gpu_s"] / 60
+    assert f"**{total:.1f} min**" in text
+    assert "other nodes" in estimate_table(data, shown_over_s=1e9)
+
+
 def test_dry_run_reports_a_failing_node_and_skips_its_dependents(tiny, tmp_path):
     report = dry_run(tiny(fail=True), tmp_path, show_progress=False)
     assert not report.ok

@@ -238,6 +238,25 @@ def test_parallel_jobs_give_the_same_results(fake_project, tmp_path):
     assert pipe.store.read_record("smoke", "plot").metrics["doubled"] == 2
 
 
+def test_a_worker_process_killed_mid_node_is_reported_and_the_run_goes_on(
+        fake_project, tmp_path, monkeypatch):
+    pipe = _pipeline(fake_project, tmp_path)
+    monkeypatch.setenv("FAKE_KILL", "other")
+    report = pipe.run(RunOptions(profile="smoke", device="cpu", show_progress=False, jobs=2),
+                      raise_on_failure=False)
+    assert "died without an exception" in report.failed["other"]
+    assert "out-of-memory killer" in report.failed["other"]
+    # Every node is accounted for: a node in flight beside it may fail with it, the others
+    # ran on a fresh pool.
+    assert set(report.ran) | set(report.failed) | set(report.skipped) == {"base", "other", "plot"}
+    assert pipe.store.read_record("smoke", "other") is None
+    assert not [p for p in pipe.store.profile_dir("smoke").iterdir()
+                if p.name.startswith(".staging-")]
+    monkeypatch.delenv("FAKE_KILL")
+    again = pipe.run(RunOptions(profile="smoke", device="cpu", show_progress=False, jobs=2))
+    assert "other" in again.ran and again.ok
+
+
 def test_bad_settings_name_the_valid_values(monkeypatch):
     with pytest.raises(ConfigError, match="Did you mean 'quick'.*smoke, quick, full"):
         RunOptions(profile="quik")

@@ -51,6 +51,7 @@ class DiffusionFit:
             "quick": DiffusionFit(),
             "full": DiffusionFit(steps=30000, channels=(64, 128), ema=0.9995)},
     outputs=("diffusion.pt", "samples.pt", "eval.json"),
+    dry_run={"n_eval": 200},
     seed=12,
     data=DIGITS,
 )

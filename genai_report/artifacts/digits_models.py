@@ -254,6 +254,7 @@ class PixelCNNFit:
     deps=("digits-classifier",),
     params={"smoke": PixelCNNFit(steps=20, channels=8, layers=1, n_eval=200),
             "quick": PixelCNNFit(), "full": PixelCNNFit(steps=20000, channels=128, layers=8)},
+    dry_run={"n_eval": 200},
     outputs=("pixelcnn.pt", "samples.pt", "eval.json"),
     seed=15,
     data=DIGITS,

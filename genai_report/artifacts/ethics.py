@@ -55,6 +55,7 @@ class MemorizationRuns:
                                      prefix_len=64, suffix_len=50, n_prompts=1000)},
     outputs=("runs.json",),
     seed=62,
+    dry_run={"n_prompts": 50},
     data=(_corpus,),
 )
 def memorization_gpts(ctx, p: MemorizationRuns):

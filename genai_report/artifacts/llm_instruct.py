@@ -96,6 +96,7 @@ def _finetune(ctx, p: InstructTune, instructed: bool, seed: int):
     },
     outputs=("results.json",),
     seed=120,
+    dry_run={"n_eval": 20},
 )
 def instruct_runs(ctx, p: InstructTune):
     """Train instruction-tuned and control models over seeds; score every model."""

@@ -197,6 +197,8 @@ def _score_samples(model, tok, prompts, rater, rm, offset, shown: dict) -> dict:
     },
     outputs=("results.json",),
     seed=130,
+    dry_run={"train_pairs": 64, "test_pairs": 32, "pool_extra": 8, "max_n": 8,
+             "eval_per_prompt": 4},
     data=(_corpus,),
 )
 def preference_runs(ctx, p: PreferenceRuns):

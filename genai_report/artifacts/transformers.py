@@ -69,6 +69,7 @@ class GPTTrain:
     },
     outputs=("model.pt", "history.json"),
     seed=30,
+    dry_run={"eval_batches": 2},
     data=(_corpus,),
 )
 def gpt_char(ctx, p: GPTTrain):

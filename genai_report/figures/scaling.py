@@ -48,7 +48,8 @@ def _run_params(width: int, depth: int) -> dict[str, ScalingRun]:
 RUNS = tuple(run_name(w, d) for w, d in SMALL_SHAPES + LARGE_SHAPES)
 for _w, _d in SMALL_SHAPES + LARGE_SHAPES:
     artifact(run_name(_w, _d), params=_run_params(_w, _d), outputs=("model.pt", "run.json"),
-             seed=50, data=(corpus_file,))(train_run)
+             seed=50, data=(corpus_file,),
+             dry_run={"eval_batches": 2, "n_task_eval": 100})(train_run)
 
 artifact(
     "scaling-finetune",

@@ -31,6 +31,10 @@ class PluginConfig(Config):
     """Nodes run in parallel."""
     lock_timeout = c.Type(float, default=0.0)
     """Seconds to wait for another build's lock."""
+    estimate = c.Type(str, default="benchmarks/results/dry-run-full.json")
+    """The committed dry run of the ``full`` profile (``genai-report figures --profile full
+    --dry-run --estimate-out FILE``) that ``[[estimate-table]]`` shows; relative to
+    mkdocs.yml."""
     bibliography = c.Type(str, default="docs/references.bib.d")
     """A .bib file, or a folder whose .bib files are all read; relative to mkdocs.yml."""
     node_packages = c.ListOfItems(c.Type(str), default=["genai_report.artifacts", "genai_report.figures"])

@@ -12,6 +12,8 @@
   those profiles.
 * ``[@key]`` or ``[@key1; @key2]`` cites BibTeX entries; ``[[bibliography]]`` prints them all.
 * ``[[provenance-table]]`` lists every figure of the current build with its record.
+* ``[[estimate-table]]`` shows the committed dry run of the ``full`` profile: each node's
+  predicted time on a GPU class (:mod:`~genai_report.pipeline.dryrun`).
 
 Fenced code blocks and inline code are left alone, so these forms can be documented. Any
 other ``[[...]]`` outside code (a misspelt form, a figure in the middle of a sentence) is
@@ -31,7 +33,8 @@ from genai_report.metrics.seeds import is_over_seeds
 from genai_report.utils import did_you_mean
 
 FIGURE_RE = re.compile(r"^(?P<indent>[ \t]*)\[\[figure:(?P<name>[^\]:]+)(?::(?P<file>[^\]]+))?\]\]\s*$")
-BLOCK_RE = re.compile(r"^\s*\[\[(?P<what>bibliography|provenance-table)\]\]\s*$")
+BLOCK_NAMES = ("bibliography", "provenance-table", "estimate-table")
+BLOCK_RE = re.compile(r"^\s*\[\[(?P<what>" + "|".join(BLOCK_NAMES) + r")\]\]\s*$")
 _METRIC = r"\[\[(?P<kind>metric|param):(?P<path>[^\]:]+)(?::(?P<fmt>[^\]]*))?\]\]"
 #: A check's body may hold ``[0]`` / ``["a"]`` indexes and quoted strings.
 _STRING = r"\"[^\"\n]*\"|'[^'\n]*'"
@@ -50,10 +53,11 @@ INLINE_CODE_RE = re.compile(r"(`+)(?:.+?)\1")
 VALID_FORMS = (
     "[[figure:NAME]] (on a line of its own), [[metric:NODE.KEY]] or "
     "[[metric:NODE.KEY:FORMAT]], [[param:NODE.FIELD]], [[check: EXPR]] or "
-    "[[check: EXPR | profiles=P1,P2]], and [[bibliography]] / [[provenance-table]] "
+    "[[check: EXPR | profiles=P1,P2]], and [[bibliography]] / [[provenance-table]] / "
+    "[[estimate-table]] "
     "(on lines of their own)"
 )
-FORM_NAMES = ("figure", "metric", "param", "check", "bibliography", "provenance-table")
+FORM_NAMES = ("figure", "metric", "param", "check", *BLOCK_NAMES)
 
 
 @dataclass
@@ -110,7 +114,8 @@ class Resolvers:
         metric: ``(path, fmt | None) -> text`` for a quoted number.
         param: ``(path, fmt | None) -> text`` for a quoted setting.
         cite: ``(keys) -> HTML`` for an in-text citation.
-        block: ``(what) -> Markdown/HTML`` for ``bibliography`` and ``provenance-table``.
+        block: ``(what) -> Markdown/HTML`` for ``bibliography``, ``provenance-table`` and
+            ``estimate-table``.
         check: ``(body) -> HTML`` for a ``[[check: ...]]`` (may raise :class:`FormWarning`);
             without it, checks are errors.
     """
@@ -261,7 +266,7 @@ def unknown_form_message(form: Form) -> str:
     if head == "figure":
         why = (f"A figure goes on a line of its own: move `{form.source}` to its own line, "
                "with blank lines around it.")
-    elif head in ("bibliography", "provenance-table"):
+    elif head in BLOCK_NAMES:
         why = f"`{form.source}` goes on a line of its own."
     elif head == "check":
         why = f"Malformed check `{form.source}`: its brackets or quotes do not balance."

@@ -24,6 +24,7 @@ build (the tests, CI) passes while showing the claims it could not verify.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import os
 import posixpath
@@ -31,6 +32,7 @@ import sys
 import traceback
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import markdown as md
 from mkdocs.config.defaults import MkDocsConfig
@@ -476,7 +478,23 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         if what == "bibliography":
             assert self.bibliography is not None
             return self.bibliography.render_list()
+        if what == "estimate-table":
+            return self._estimate_table()
         return self._provenance_table()
+
+    def _estimate_table(self) -> str:
+        path = self.root / self.config.estimate
+        fix = (f"Run `genai-report figures --profile full --dry-run --estimate-out "
+               f"{self.config.estimate}` and commit the file.")
+        try:
+            data = json.loads(path.read_text())
+            return estimate_table(data)
+        except FileNotFoundError:
+            raise LookupError(f"[[estimate-table]] needs the dry run's estimate {path}, which "
+                              f"does not exist. {fix}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LookupError(f"[[estimate-table]]: {path} is not a dry run's estimate "
+                              f"({type(exc).__name__}: {exc}). {fix}") from None
 
     def _provenance_table(self) -> str:
         assert self.pipeline is not None
@@ -493,6 +511,42 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
                 f"`{rec.key[:12]}` |"
             )
         return "\n".join(["", *rows, ""])
+
+
+def estimate_table(data: dict[str, Any], shown_over_s: float = 5.0) -> str:
+    """Markdown of a dry run's estimate (``--estimate-out``): nodes predicted over
+    ``shown_over_s`` seconds, slowest first, the rest in one row, and the totals against the
+    goals. Every number comes from ``data``."""
+    nodes = sorted(data["nodes"].items(), key=lambda kv: -kv[1]["gpu_full_s"])
+    gpu, budget = data["gpu_name"], float(data["node_budget_s"])
+    rows = [f"| Node | Dry run here (s) | Peak memory (MiB) | Steps, dry → full | "
+            f"Predicted on one {gpu} (s) |", "|---|---:|---:|---|---:|"]
+    rest = [e for _, e in nodes if e["gpu_full_s"] <= shown_over_s]
+    for name, e in nodes:
+        if e["gpu_full_s"] <= shown_over_s:
+            continue
+        steps = ", ".join(f"{lp['dry_steps']} → {lp['full_steps']}" for lp in e["loops"][:3])
+        steps += ", …" if len(e["loops"]) > 3 else ""
+        over = " **over the goal**" if e["gpu_full_s"] > budget else ""
+        rows.append(f"| `{name}` | {e['dry_wall_s']:.1f} | {e['peak_rss_mib'] or 0:.0f} | "
+                    f"{steps or '–'} | {e['gpu_full_s']:.0f}{over} |")
+    if rest:
+        rows.append(f"| {len(rest)} other nodes | {sum(e['dry_wall_s'] for e in rest):.1f} | "
+                    f"≤ {max((e['peak_rss_mib'] or 0) for e in rest):.0f} | | "
+                    f"{sum(e['gpu_full_s'] for e in rest):.0f} in all |")
+    total = float(data["total_gpu_s"])
+    slow = [n for n, e in nodes if e["gpu_full_s"] > budget]
+    failed = data.get("failed") or []
+    summary = (
+        f"Predicted `full` profile on one {gpu}, node after node: **{total / 60:.1f} min** "
+        f"(goal {float(data['profile_budget_s']) / 60:.0f} min); "
+        + (f"{len(slow)} node(s) over the {budget:.0f} s goal per node. " if slow
+           else f"every node within the {budget:.0f} s goal per node. ")
+        + f"The dry run took {float(data['dry_run_wall_s']) / 60:.0f} min on the machine "
+        f"that made it, for {len(nodes)} node(s)"
+        + (f"; {len(failed)} failed: {', '.join(f'`{n}`' for n in failed)}." if failed
+           else "."))
+    return "\n".join(["", summary, "", *rows, ""])
 
 
 def _relative(page: Page, target: str) -> str:

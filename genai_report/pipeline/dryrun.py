@@ -523,6 +523,7 @@ class DryRunReport:
         failed: node -> traceback.
         skipped: node -> why.
         wall_s: the whole dry run on this machine.
+        reused: nodes whose fresh entry in a kept scratch cache was reused (not run).
     """
 
     profile: str
@@ -531,10 +532,11 @@ class DryRunReport:
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
+    reused: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when every node ran."""
+        """True when every node ran (or was reused from a kept scratch cache)."""
         return not self.failed and not self.skipped
 
     @property
@@ -559,6 +561,7 @@ class DryRunReport:
             "node_budget_s": NODE_BUDGET_S,
             "profile_budget_s": PROFILE_BUDGET_S,
             "failed": sorted(self.failed),
+            "reused": sorted(self.reused),
             "nodes": {e.node: _rounded(dataclasses.asdict(e)) for e in self.estimates},
         }
 
@@ -580,7 +583,9 @@ class DryRunReport:
             f"node after node (goal {PROFILE_BUDGET_S / 60:.0f} min); slowest node "
             f"{max((e.gpu_full_s for e in self.estimates), default=0):.0f} s (goal "
             f"{NODE_BUDGET_S:.0f} s). Dry run: {len(self.estimates)} node(s) in "
-            f"{self.wall_s:.0f} s on this machine.")
+            f"{self.wall_s:.0f} s on this machine"
+            + (f", {len(self.reused)} of them reused from the scratch cache." if self.reused
+               else "."))
         return "\n".join(lines)
 
 
@@ -605,6 +610,7 @@ def dry_run(
     cache_dir: Path | None = None,
     show_progress: bool = True,
     first_cap: int = FIRST_CAP,
+    force: bool = False,
 ) -> DryRunReport:
     """Dry-run ``profile`` on the CPU in a scratch cache and estimate it on ``gpu``.
 
@@ -616,9 +622,13 @@ def dry_run(
         only: these nodes and their dependencies (default: all).
         jobs: nodes at once (each in its own process).
         cache_dir: the scratch cache; default a temporary folder removed afterwards. It
-            must not be the project's ``figures/``.
+            must not be the project's ``figures/``. A kept scratch cache makes the next dry
+            run incremental: a node whose dry-run key (code, cut parameters, data, inputs)
+            is unchanged is not run again, and its estimate comes from its record's usage.
         show_progress: draw progress bars.
         first_cap: step count of a node's first step field.
+        force: run every node even when its entry in ``cache_dir`` is fresh (to measure
+            again, e.g. after the step meter changed).
     """
     import shutil
     import tempfile
@@ -645,14 +655,16 @@ def dry_run(
     started = time.perf_counter()
     try:
         pipeline = Pipeline(Registry(nodes), cache_dir=scratch, root=root)
-        run = pipeline.run(RunOptions(profile=profile, device="cpu", jobs=jobs, force=True,
+        run = pipeline.run(RunOptions(profile=profile, device="cpu", jobs=jobs,
+                                      force=force or cache_dir is None,
                                       show_progress=show_progress, meter=True),
                            raise_on_failure=False)
     finally:
         if cache_dir is None:
             shutil.rmtree(scratch, ignore_errors=True)
     report = DryRunReport(profile=profile, gpu=gpu.lower(), failed=dict(run.failed),
-                          skipped=dict(run.skipped), wall_s=time.perf_counter() - started)
+                          skipped=dict(run.skipped), wall_s=time.perf_counter() - started,
+                          reused=list(run.fresh))
     for name in nodes:
         record = run.records.get(name)
         if record is not None and record.usage is not None:

@@ -332,9 +332,18 @@ class Pipeline:
                                                                         current))] = (node, task)
                 if running and (not progressed or not pending or len(running) >= limit):
                     done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                    in_flight = [n.name for n, _t in running.values()]
+                    broken = False
                     for fut in done:
                         node, task = running.pop(fut)
-                        self._finish(node, task, fut.result(), env, current, report)
+                        try:
+                            result = fut.result()
+                        except cf.process.BrokenProcessPool:
+                            broken = True
+                            result = {"error": _died_message(node.name, in_flight)}
+                        self._finish(node, task, result, env, current, report)
+                    if broken:
+                        executor.restart()
                 elif not progressed and not running:
                     break  # nothing can move (cannot happen with a valid graph)
         except BaseException:
@@ -554,6 +563,23 @@ class _ProcessExecutor:
 
     def shutdown(self, cancel: bool = False) -> None:
         self._pool.shutdown(wait=True, cancel_futures=cancel)
+
+    def restart(self) -> None:
+        """A fresh pool after one of the workers died (the old one is broken for good)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = cf.ProcessPoolExecutor(max_workers=self.capacity,
+                                            mp_context=multiprocessing.get_context("spawn"))
+
+
+def _died_message(node: str, in_flight: list[str]) -> str:
+    """Why ``node`` failed when its worker process vanished (a signal, not an exception)."""
+    others = [n for n in in_flight if n != node]
+    beside = (f" One of the nodes running then ({', '.join([node, *others])}) was killed, and "
+              "the pool lost them all; run them with --jobs 1 to see which." if others else "")
+    return (f"The worker process running {node} died without an exception: it was killed by a "
+            f"signal, most often the out-of-memory killer (`dmesg` tells).{beside} Nothing of "
+            "this run was cached; the previous entry, if any, is kept. A dry run "
+            "(`--dry-run`) shows each node's peak memory.")
 
 
 def _make_executor(options: RunOptions) -> Any:

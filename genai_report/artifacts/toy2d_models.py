@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from genai_report.artifacts._outputs import write_json
 from genai_report.pipeline import artifact
 
-
 MMD_POINTS = 5000
 """Points of each set the MMD compares (the first ones; every set is i.i.d.). Its cost is
 quadratic: at the ``full`` profile's 20 000 points, three sets of two MMDs cost minutes of

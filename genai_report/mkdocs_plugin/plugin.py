@@ -538,12 +538,16 @@ def estimate_table(data: dict[str, Any], shown_over_s: float = 5.0) -> str:
     slow = [n for n, e in nodes if e["gpu_full_s"] > budget]
     failed = data.get("failed") or []
     summary = (
-        f"Predicted `full` profile on one {gpu}, node after node: **{total / 60:.1f} min** "
+        ("Predicted `full` profile" if data.get("registered", 0) <= len(nodes) else
+         f"Predicted for the {len(nodes)} dry-run nodes of the `full` profile")
+        + f" on one {gpu}, node after node: **{total / 60:.1f} min** "
         f"(goal {float(data['profile_budget_s']) / 60:.0f} min); "
         + (f"{len(slow)} node(s) over the {budget:.0f} s goal per node. " if slow
            else f"every node within the {budget:.0f} s goal per node. ")
-        + f"The dry run took {float(data['dry_run_wall_s']) / 60:.0f} min on the machine "
-        f"that made it, for {len(nodes)} node(s)"
+        + f"The nodes' dry runs took {sum(e['dry_wall_s'] for _, e in nodes) / 60:.0f} min "
+        f"on the machine that made them, for {len(nodes)}"
+        + (f" of the {data['registered']} registered nodes (the others not yet dry-run)"
+           if data.get("registered", 0) > len(nodes) else " node(s)")
         + (f"; {len(failed)} failed: {', '.join(f'`{n}`' for n in failed)}." if failed
            else "."))
     return "\n".join(["", summary, "", *rows, ""])

@@ -524,6 +524,7 @@ class DryRunReport:
         skipped: node -> why.
         wall_s: the whole dry run on this machine.
         reused: nodes whose fresh entry in a kept scratch cache was reused (not run).
+        registered: nodes the registry holds (more than ran under ``only``).
     """
 
     profile: str
@@ -533,6 +534,7 @@ class DryRunReport:
     skipped: dict[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
     reused: list[str] = field(default_factory=list)
+    registered: int = 0
 
     @property
     def ok(self) -> bool:
@@ -562,6 +564,7 @@ class DryRunReport:
             "profile_budget_s": PROFILE_BUDGET_S,
             "failed": sorted(self.failed),
             "reused": sorted(self.reused),
+            "registered": self.registered,
             "nodes": {e.node: _rounded(dataclasses.asdict(e)) for e in self.estimates},
         }
 
@@ -664,7 +667,7 @@ def dry_run(
             shutil.rmtree(scratch, ignore_errors=True)
     report = DryRunReport(profile=profile, gpu=gpu.lower(), failed=dict(run.failed),
                           skipped=dict(run.skipped), wall_s=time.perf_counter() - started,
-                          reused=list(run.fresh))
+                          reused=list(run.fresh), registered=len(registry.nodes))
     for name in nodes:
         record = run.records.get(name)
         if record is not None and record.usage is not None:

@@ -343,7 +343,7 @@ class Pipeline:
                             result = {"error": _died_message(node.name, in_flight)}
                         self._finish(node, task, result, env, current, report)
                     if broken:
-                        executor.restart()
+                        executor.restart_if_broken()
                 elif not progressed and not running:
                     break  # nothing can move (cannot happen with a valid graph)
         except BaseException:
@@ -564,11 +564,15 @@ class _ProcessExecutor:
     def shutdown(self, cancel: bool = False) -> None:
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
-    def restart(self) -> None:
-        """A fresh pool after one of the workers died (the old one is broken for good)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = cf.ProcessPoolExecutor(max_workers=self.capacity,
-                                            mp_context=multiprocessing.get_context("spawn"))
+    def restart_if_broken(self) -> None:
+        """A fresh pool after one of the workers died (a broken pool runs nothing more).
+        A pool already replaced, whose late failures are still being collected, stays."""
+        try:
+            self._pool.submit(int)  # a broken pool refuses work at once; a live one runs it
+        except cf.process.BrokenProcessPool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = cf.ProcessPoolExecutor(
+                max_workers=self.capacity, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _died_message(node: str, in_flight: list[str]) -> str:

@@ -71,17 +71,28 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, *, retries: int = 1,
                  num_cpus: int | None = None):
-        self.ray = _import_ray()
+        self.ray = _import_ray()  # a missing extra fails before anything runs
         self.retries = retries
+        self._address = address
+        self._num_cpus = num_cpus
         self._owns = False
+        self._remote: Any = None  # connected on first need: a build with nothing stale
+        self._dep_refs: dict[tuple[str, str], Any] = {}  # (node, content digest) -> ref
+        self._in_flight: dict[cf.Future, Any] = {}
+
+    def _connect(self) -> None:
+        """Join (or start) the cluster, once."""
+        if self._remote is not None:
+            return
         if not self.ray.is_initialized():
+            address = self._address
             kwargs: dict[str, Any] = {"include_dashboard": False,
                                       "logging_level": logging.WARNING}
             try:
                 if address:
                     self.ray.init(address=address, **kwargs)
                 else:
-                    self.ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+                    self.ray.init(num_cpus=self._num_cpus or os.cpu_count() or 1, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"the Ray cluster at '{address}'" if address else "a local Ray cluster"
                 raise ConfigError(
@@ -91,12 +102,11 @@ class RayExecutor:
                 ) from None
             self._owns = True
         self._remote = self.ray.remote(_run_on_worker)
-        self._dep_refs: dict[tuple[str, str], Any] = {}  # (node, content digest) -> ref
-        self._in_flight: dict[cf.Future, Any] = {}
 
     # -- the cluster ------------------------------------------------------------------------
     def resources(self) -> dict[str, float]:
         """The cluster's total resources (``CPU``, ``GPU``, ``memory`` in bytes, ...)."""
+        self._connect()
         return dict(self.ray.cluster_resources())
 
     @property
@@ -139,6 +149,7 @@ class RayExecutor:
             raised, a mismatched worker, a worker lost more than ``retries`` times).
         """
         node: Node = task["node"]
+        self._connect()
         outer: cf.Future = cf.Future()
         request = self._request(node, task["device"])
         missing = self._infeasible(request)

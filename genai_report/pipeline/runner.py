@@ -278,9 +278,12 @@ class Pipeline:
         running: dict[cf.Future, tuple[Node, dict[str, Any]]] = {}
         executor = _make_executor(options)
         self._executor = executor
-        limit = executor.capacity if executor is not None else 1
-        if executor is not None and options.jobs > 1:
-            limit = options.jobs
+
+        def limit() -> int:
+            """Nodes in flight at once (a Ray cluster is asked only once a node runs)."""
+            if executor is None:
+                return 1
+            return options.jobs if options.jobs > 1 else executor.capacity
         try:
             while pending or running:
                 progressed = False
@@ -293,7 +296,7 @@ class Pipeline:
                         continue
                     if any(d not in current for d in node.deps):
                         continue  # waits for a dependency still running
-                    if executor is not None and len(running) >= limit:
+                    if executor is not None and running and len(running) >= limit():
                         break
                     pending.remove(node)
                     progressed = True
@@ -320,7 +323,7 @@ class Pipeline:
                         continue
                     if progress is None:
                         progress = RunProgress.plan(self, options, order, forced, report,
-                                                   jobs=limit)
+                                                   jobs=limit())
                     step, left = progress.start(node.name)
                     log.info("%s Running %s (%s, %s): %s%s", step, node.name, options.profile,
                              env["device"], st.reason, left)
@@ -330,7 +333,7 @@ class Pipeline:
                         task = self._task(node, options, env, current)
                         running[executor.submit(task, self._dep_entries(node, options,
                                                                         current))] = (node, task)
-                if running and (not progressed or not pending or len(running) >= limit):
+                if running and (not progressed or not pending or len(running) >= limit()):
                     done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                     in_flight = [n.name for n, _t in running.values()]
                     broken = False

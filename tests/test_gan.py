@@ -1,5 +1,6 @@
 """GANs, PixelCNN and the EBM: shapes, masks, and that training moves the losses."""
 
+import pytest
 import torch
 
 from genai_report.models.ebm import EBMConfig, EnergyModel, ReplayBuffer, train_step
@@ -28,6 +29,51 @@ def test_mlp_gan_with_minibatch_std_and_hinge_runs():
                      GANTrainConfig(steps=5, batch=16, eval_every=5), g,
                      eval_fn=lambda m: {"ok": 1})
     assert hist["evals"][0][0] == 5 and gan.sample(3, g).shape == (3, 2)
+
+
+def test_conditional_dcgan_learns_the_label_and_needs_it():
+    """A projection-discriminator GAN on two classes (dark vs bright images) learns to draw
+    the class it is asked for; asking without labels is an error, not a silent default."""
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(kind="dcgan", latent_dim=8, width=8, n_classes=2, loss="hinge"))
+    g = torch.Generator().manual_seed(0)
+    y_all = torch.arange(512) % 2
+    real = (y_all.float() * 2 - 1)[:, None, None, None] * 0.8 + 0.05 * torch.randn(
+        512, 1, 8, 8, generator=g)
+
+    def data(n, gen):
+        idx = torch.randint(0, len(real), (n,), generator=gen)
+        return real[idx], y_all[idx]
+
+    train_gan(gan, data, GANTrainConfig(steps=150, batch=32, lr_g=2e-3, lr_d=2e-3), g)
+    y = torch.arange(128) % 2  # a mixed batch, as in training (batch-statistics norm)
+    x = gan.sample(128, g, y)
+    assert x[y == 1].mean() > x[y == 0].mean() + 0.5
+    with pytest.raises(ValueError, match="class-conditional"):
+        gan.sample(4, g)
+    with pytest.raises(ValueError, match="labels"):
+        train_gan(gan, lambda n, gen: real[:n], GANTrainConfig(steps=1, batch=4), g)
+
+
+def test_ema_generator_is_what_evaluations_see_and_what_training_returns():
+    gan = GAN(GANConfig(kind="mlp", latent_dim=4, width=16))
+    g = torch.Generator().manual_seed(0)
+    seen = []
+
+    def eval_fn(m):
+        seen.append({k: v.clone() for k, v in m.generator.state_dict().items()})
+        return {}
+
+    train_gan(gan, lambda n, gen: torch.randn(n, 2, generator=gen) + 3,
+              GANTrainConfig(steps=20, batch=16, lr_g=1e-2, eval_every=10, ema=0.9), g,
+              eval_fn=eval_fn)
+    final = gan.generator.state_dict()
+    # the last evaluation saw the averaged weights, and those are what training returns
+    assert all(torch.equal(seen[-1][k], final[k]) for k in final)
+    # evaluations restore the raw weights: the first evaluation's average is not the last
+    assert not all(torch.equal(seen[0][k], final[k]) for k in final)
+    with pytest.raises(ValueError, match="ema"):
+        GANTrainConfig(steps=1, ema=1.0)
 
 
 def test_pixelcnn_is_causal_and_loss_falls():

@@ -72,3 +72,20 @@ def test_mode_balance_ranks_a_smeared_ring_below_the_blobs():
     assert piled["matched_mass"] == pytest.approx(0.25, abs=0.01)
     far = mode_balance(torch.full((10, 2), 100.0), centres)
     assert far == {"near_mode": 0.0, "balance": 0.0, "matched_mass": 0.0, "shares": [0.0] * 8}
+
+
+def test_score_over_seeds_summarises_each_metric_and_sees_the_sampling_noise():
+    from genai_report.metrics.fid import ClassifierConfig, DigitsClassifier, DigitsEvaluator
+    from genai_report.metrics.fid import score_over_seeds
+
+    torch.manual_seed(0)
+    clf = DigitsClassifier(ClassifierConfig(channels=4, features=8)).eval()
+    ref = torch.rand(200, 1, 8, 8) * 2 - 1
+    ev = DigitsEvaluator(clf, ref)
+    gens = [torch.Generator().manual_seed(s) for s in range(3)]
+    out = score_over_seeds(ev, lambda g: torch.rand(100, 1, 8, 8, generator=g) * 2 - 1, gens)
+    assert out["fid"]["n"] == 3 and len(out["fid"]["values"]) == 3
+    assert out["fid"]["sd"] > 0  # three different draws, three different FIDs
+    assert set(out) >= {"fid", "precision", "recall", "classes_covered", "class_histogram"}
+    with pytest.raises(ValueError, match="at least one"):
+        score_over_seeds(ev, lambda g: ref, [])

@@ -1,6 +1,6 @@
 """The diffusion models of the "families of generative models" chapter, on 8x8 digits: a
-class-conditional DDPM on pixels (with a U-Net denoiser) and a latent diffusion model in the
-VAE's latent space (the hybrid).
+class-conditional DDPM on pixels (with a U-Net denoiser), the same DDPM trained without
+labels, and a latent diffusion model in the VAE's latent space (the hybrid).
 
 Scored like every digits model (see :mod:`genai_report.artifacts._digits_common`).
 """
@@ -43,13 +43,18 @@ class DiffusionFit:
     n_eval: int = 1347
 
 
+DIFFUSION_PARAMS = {
+    "smoke": DiffusionFit(steps=20, batch=32, channels=(8, 16), timesteps=50, evals=2,
+                          curve_ddim_steps=5, eval_ddim_steps=5, n_eval=200),
+    "quick": DiffusionFit(),
+    "full": DiffusionFit(steps=30000, channels=(64, 128), ema=0.9995),
+}
+
+
 @artifact(
     "digits-diffusion",
     deps=("digits-classifier",),
-    params={"smoke": DiffusionFit(steps=20, batch=32, channels=(8, 16), timesteps=50, evals=2,
-                                  curve_ddim_steps=5, eval_ddim_steps=5, n_eval=200),
-            "quick": DiffusionFit(),
-            "full": DiffusionFit(steps=30000, channels=(64, 128), ema=0.9995)},
+    params=DIFFUSION_PARAMS,
     outputs=("diffusion.pt", "samples.pt", "eval.json"),
     dry_run={"n_eval": 200},
     seed=12,
@@ -62,6 +67,29 @@ def digits_diffusion(ctx, p: DiffusionFit):
     guidance scale 1), from an exponential moving average of the weights; the unconditional
     model (the null label) is scored too, as ``fid_unconditional``.
     """
+    return _train_pixel_diffusion(ctx, p, conditional=True)
+
+
+@artifact(
+    "digits-diffusion-uncond",
+    deps=("digits-classifier",),
+    params=DIFFUSION_PARAMS,
+    outputs=("diffusion.pt", "samples.pt", "eval.json"),
+    dry_run={"n_eval": 200},
+    seed=18,
+    data=DIGITS,
+)
+def digits_diffusion_uncond(ctx, p: DiffusionFit):
+    """Train the same DDPM without labels: the unconditional model, trained for itself.
+
+    The conditional model's null label is an unconditional model learned on only
+    ``p_uncond`` of its examples; this one sees every example without a label, the like of
+    the unconditional GAN.
+    """
+    return _train_pixel_diffusion(ctx, p, conditional=False)
+
+
+def _train_pixel_diffusion(ctx, p: DiffusionFit, conditional: bool):
     import time
 
     import torch
@@ -72,19 +100,20 @@ def digits_diffusion(ctx, p: DiffusionFit):
 
     d, evaluator, batch = setup(ctx)
     model = Diffusion(DiffusionConfig(data_shape=(1, 8, 8), timesteps=p.timesteps, denoiser="unet",
-                                      channels=p.channels, attention=p.attention, n_classes=10,
+                                      channels=p.channels, attention=p.attention,
+                                      n_classes=10 if conditional else 0,
                                       clip=1.0, schedule=p.schedule)).to(ctx.device)
     ema = EMA(model, p.ema)
     gen, eval_gen = ctx.generator(), ctx.generator(1)
     clock = {"t0": time.perf_counter(), "eval": 0.0}
     curve = []
-    labels = balanced_labels(p.n_eval, ctx.device)
+    labels = balanced_labels(p.n_eval, ctx.device) if conditional else None
 
     def loss_fn(m, step):
         if step:
             ema.update(m)  # the weights after the previous optimiser step
         x, y = batch(p.batch, gen)
-        return m.loss(x, y, generator=gen, p_uncond=p.p_uncond)
+        return m.loss(x, y if conditional else None, generator=gen, p_uncond=p.p_uncond)
 
     def eval_fn(m):
         e0 = time.perf_counter()
@@ -107,14 +136,17 @@ def digits_diffusion(ctx, p: DiffusionFit):
     samples = model.sample(p.n_eval, generator=ctx.generator(2), y=labels, method="ddim",
                            steps=p.eval_ddim_steps)
     metrics = evaluator(samples)
-    uncond = evaluator(model.sample(p.n_eval, generator=ctx.generator(3), method="ddim",
-                                    steps=p.eval_ddim_steps))
+    if conditional:
+        uncond = evaluator(model.sample(p.n_eval, generator=ctx.generator(3), method="ddim",
+                                        steps=p.eval_ddim_steps))
+        metrics["fid_unconditional"] = uncond["fid"]
+        metrics["classes_covered_unconditional"] = uncond["classes_covered"]
     torch.save(model.checkpoint(), ctx.output("diffusion.pt"))
     metrics = {
         **metrics,
-        "fid_unconditional": uncond["fid"],
-        "classes_covered_unconditional": uncond["classes_covered"],
-        "sampler": f"DDIM {p.eval_ddim_steps} steps, labels 0-9 in turn, guidance 1, EMA weights",
+        "sampler": f"DDIM {p.eval_ddim_steps} steps, "
+                   + ("labels 0-9 in turn, guidance 1, " if conditional else "no label, ")
+                   + "EMA weights",
         "curve_sampler": f"DDIM {p.curve_ddim_steps} steps",
         "train_time_s": hist.wall_time_s - clock["eval"],
         "steps": p.steps,

@@ -59,6 +59,40 @@ def addition_split(digits: int, held_out: float, generator: torch.Generator
     return train, test
 
 
+def _sum_is_held_out(a: int, b: int, digits: int) -> bool:
+    return (a * 7919 + b * 104729 + digits * 31) % 5 == 0
+
+
+def addition_examples(digits: int, n: int, split: str, generator: torch.Generator
+                      ) -> list[Example]:
+    """``n`` random additions of two ``digits``-digit operands from one split (any width).
+
+    A pair goes to the held-out split by a hash of the operands (a fifth of all pairs),
+    so the splits never share a problem at any width; for one-digit operands the held-out
+    split has only its 20 pairs, drawn with replacement.
+
+    Args:
+        digits: operand width (1 to 9), zero-padded; the reversed sum has ``digits + 1``.
+        n: examples.
+        split: ``"train"`` or ``"held_out"``.
+        generator: draws the operands.
+    """
+    if split not in ("train", "held_out"):
+        raise ValueError(f"split must be 'train' or 'held_out', got {split!r}.")
+    if not 1 <= digits <= 9:
+        raise ValueError(f"digits must be in 1..9, got {digits}.")
+    want = split == "held_out"
+    out: list[Example] = []
+    while len(out) < n:
+        ab = torch.randint(10 ** digits, (4 * n + 64, 2), generator=generator).tolist()
+        for a, b in ab:
+            if _sum_is_held_out(a, b, digits) == want:
+                out.append(addition_example(a, b, digits))
+                if len(out) == n:
+                    break
+    return out
+
+
 def _word_is_held_out(word: str) -> bool:
     return sum((i + 7) * ord(c) for i, c in enumerate(word)) % 10 == 0
 

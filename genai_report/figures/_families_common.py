@@ -18,6 +18,16 @@ def load_eval(ctx, node: str) -> dict:
     return ctx.input_metrics(node)
 
 
+def seed_scores(ctx) -> dict:
+    """Every digits model scored over several sampling seeds (the ``digits-scores`` node).
+
+    Returns ``{model: {"fid": {"mean", "sd", "n", "values"}, "precision": ..., ...}}`` with
+    models named like their nodes without ``digits-`` (``"gan"``, ``"diffusion-uncond"``...).
+    """
+    ctx.input("digits-scores", "eval.json")
+    return ctx.input_metrics("digits-scores")["models"]
+
+
 def fid_floor(ctx) -> float:
     """The digits FID between real training and test digits (from ``digits-classifier``)."""
     return float(load_eval(ctx, "digits-classifier")["fid_floor"])
@@ -75,6 +85,16 @@ def show_grid(ax, images, rows: int, cols: int, title: str = "") -> None:
 
 
 def score_line(m: dict) -> str:
-    """A one-line summary of digit-sample metrics for a panel title."""
-    return (f"FID {m['fid']:.1f} · P {m['precision']:.2f} / R {m['recall']:.2f} · "
-            f"{m['classes_covered']}/10 classes")
+    """A one-line summary of digit-sample metrics for a panel title.
+
+    Metrics measured over seeds (``{"mean", "sd", ...}``) show the FID as mean ± sd and
+    the rest as means.
+    """
+    def mean(v):
+        return v["mean"] if isinstance(v, dict) else v
+
+    fid = m["fid"]
+    fid_text = (f"FID {fid['mean']:.1f} ± {fid['sd']:.1f}" if isinstance(fid, dict)
+                else f"FID {fid:.1f}")
+    return (f"{fid_text} · P {mean(m['precision']):.2f} / R {mean(m['recall']):.2f} · "
+            f"{mean(m['classes_covered']):.0f}/10 classes")

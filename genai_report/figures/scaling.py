@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genai_report.artifacts.emergence import AdditionWidths, train_widths
 from genai_report.artifacts.scaling import (
     FineTune,
     ScalingRun,
@@ -517,3 +518,143 @@ def efficiency(ctx, p: Fits):
             if gain_full > 0 else float("nan"),
             "max_merge_diff": max(r["merge_abs_diff"] for r in lora),
             "lora": {f"r{r['rank']}": r for r in lora}}
+
+
+# --------------------------------------------------------------------------- emergence control
+ADDITION_SIZES = (32, 64, 96)
+"""Widths of the emergence control's models (two layers each), smoke and quick."""
+ADDITION_SIZES_FULL = (128, 256)
+"""Added in ``full``."""
+
+
+def addition_name(width: int) -> str:
+    """Node name of the emergence control's models of this width."""
+    return f"scaling-addition-d{width}"
+
+
+def _addition_params(width: int) -> dict[str, AdditionWidths]:
+    small = width in ADDITION_SIZES
+    heads = max(1, width // 32)
+    return {
+        "smoke": AdditionWidths(width, n_head=heads, active=small and width == 32, seeds=2,
+                                max_digits=3, steps=20, batch=16, train_examples=600,
+                                evals=3, n_eval=20),
+        "quick": AdditionWidths(width, n_head=heads, active=small),
+        "full": AdditionWidths(width, n_head=heads, seeds=5, steps=8000, batch=256,
+                               train_examples=400000, evals=16, n_eval=1000),
+    }
+
+
+ADDITION_RUNS = tuple(addition_name(w) for w in ADDITION_SIZES + ADDITION_SIZES_FULL)
+for _w in ADDITION_SIZES + ADDITION_SIZES_FULL:
+    artifact(addition_name(_w), params=_addition_params(_w), outputs=("runs.json",),
+             seed=60, dry_run={"n_eval": 50})(train_widths)
+
+
+@dataclass(frozen=True)
+class Control:
+    """Parameters of the control figure: the exact-match level that marks a "jump"."""
+
+    jump_level: float = 0.1
+
+
+@figure(
+    "scaling-emergence-control",
+    deps=ADDITION_RUNS,
+    params={"smoke": Control(), "quick": Control(), "full": Control()},
+    outputs=("emergence_control.svg",),
+    title="The control: exact match of k-digit sums against per-digit accuracy.",
+    caption="GPTs of three widths, three seeds each, trained on additions of 1- to 6-digit "
+            "operands mixed, and scored on held-out sums of each width at log-spaced "
+            "checkpoints. Left and middle: the widest model's per-digit accuracy and exact "
+            "match against training examples seen, one line per seed and operand width k. "
+            "Right: exact match against (per-digit accuracy)^(k+1) at every checkpoint of "
+            "every size and seed; the diagonal is equality.",
+    alt="Three panels. Per-digit and exact-match accuracy of each seed against training "
+        "examples, one line per operand width: flat, then rising when the model finds how "
+        "to carry, exact match later and less far the longer the operands; and exact match "
+        "plotted against per-digit accuracy to the power k plus one.",
+)
+def emergence_control(ctx, p: Control):
+    """Per-digit accuracy (smooth) vs exact match (sharp, sharper with k); R² of p^(k+1)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from genai_report.plotting import save_figure
+
+    sizes = []
+    for name in ADDITION_RUNS:
+        ctx.input(name, "runs.json")
+        rec = ctx.input_metrics(name)
+        if rec.get("active"):
+            sizes.append(rec)
+    if not sizes:
+        raise ValueError("No active scaling-addition-* run in this profile.")
+    sizes.sort(key=lambda r: r["params"])
+    widths = sizes[0]["widths"]
+    cmap = plt.get_cmap("viridis")
+    colors = {k: cmap(i / max(1, len(widths) - 1) * 0.85) for i, k in enumerate(widths)}
+
+    # every (size, seed, checkpoint, width) point
+    em, pred, pos_pred, ks = [], [], [], []
+    for rec in sizes:
+        for run in rec["runs"]:
+            for row in run["curve"]:
+                for k in widths:
+                    s = row["by_k"][str(k)]
+                    em.append(s["exact"])
+                    pred.append(s["p"] ** (k + 1))
+                    pos_pred.append(float(np.prod(s["p_position"])))
+                    ks.append(k)
+    em, pred, pos_pred, ks = map(np.asarray, (em, pred, pos_pred, ks))
+
+    def r2(y, yhat):  # no fitted parameter: the prediction is taken as it is
+        total = ((y - y.mean()) ** 2).sum()
+        return float(1 - ((y - yhat) ** 2).sum() / total) if total > 0 else float("nan")
+
+    fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.7))
+    big = sizes[-1]
+    x = np.asarray([row["examples"] for row in big["runs"][0]["curve"]], dtype=float)
+    out: dict = {"r2": r2(em, pred), "r2_positions": r2(em, pos_pred), "n_points": len(em),
+                 "sizes": [r["params"] for r in sizes], "seeds": len(big["runs"]),
+                 "widths": widths, "largest": {}, "p_at_jump": {}}
+    for k in widths:
+        ps = np.asarray([[row["by_k"][str(k)]["p"] for row in run["curve"]] for run in big["runs"]])
+        es = np.asarray([[row["by_k"][str(k)]["exact"] for row in run["curve"]]
+                         for run in big["runs"]])
+        for ax, v in ((axes[0], ps), (axes[1], es)):
+            for j, run in enumerate(v):  # every seed: averaging them would blur each jump
+                ax.plot(x[1:], run[1:], color=colors[k], lw=0.9, alpha=0.8,
+                        label=f"k = {k}" if j == 0 else None)
+        out["largest"][str(k)] = {"p_final": float(ps[:, -1].mean()),
+                                  "exact_final": float(es[:, -1].mean())}
+        # per-digit accuracy where exact match first reaches the jump level, over every run
+        at = [row["by_k"][str(k)]["p"] for rec in sizes for run in rec["runs"]
+              for row in [next((r for r in run["curve"]
+                                if r["by_k"][str(k)]["exact"] >= p.jump_level), None)]
+              if row is not None]
+        out["p_at_jump"][str(k)] = float(np.median(at)) if at else float("nan")
+        axes[2].scatter(pred[ks == k], em[ks == k], s=6, color=colors[k], alpha=0.7)
+    # when each run left the plateau: its first checkpoint with one-digit sums half right
+    left = [next((r["examples"] for r in run["curve"] if r["by_k"]["1"]["exact"] >= 0.5), None)
+            for rec in sizes for run in rec["runs"]]
+    out["runs"] = len(left)
+    out["runs_off_plateau"] = sum(v is not None for v in left)
+    # the largest per-checkpoint rise of p, against its whole range: a jump, not a slope
+    rises = [max(b["by_k"][str(k)]["p"] - a["by_k"][str(k)]["p"]
+                 for a, b in zip(run["curve"], run["curve"][1:], strict=False))
+             for rec in sizes for run in rec["runs"] for k in widths[:1]]
+    out["largest_p_step_k1"] = float(np.median(rises))
+    axes[2].plot([0, 1], [0, 1], color="0.4", lw=0.8, ls="--")
+    axes[0].set(xscale="log", ylim=(0, 1.02), xlabel="training examples seen",
+                ylabel="per-digit accuracy p", title="Per digit")
+    axes[1].set(xscale="log", ylim=(0, 1.02), xlabel="training examples seen",
+                ylabel="exact match", title="Whole answer")
+    axes[2].set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="p^(k+1)", ylabel="exact match",
+                title=f"R² = {out['r2']:.2f}")
+    for ax in axes[:2]:
+        _plain_log_ticks(ax)
+    axes[1].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    save_figure(fig, ctx.output("emergence_control.svg"))
+    return out

@@ -176,6 +176,36 @@ class DigitsEvaluator:
         }
 
 
+def score_over_seeds(evaluator: DigitsEvaluator, sample, generators) -> dict:
+    """Score one model's samples drawn with several sampling seeds, on one scale.
+
+    The single function every FID the report quotes goes through: the same evaluator, the
+    same number of samples, a fresh sampling seed per draw, summarised as ``mean ± sd``.
+    Sampling noise alone moves a digits FID by several percent, so a difference between
+    models means something only beyond this spread.
+
+    Args:
+        evaluator: the :class:`DigitsEvaluator` (test split, trained classifier).
+        sample: ``sample(generator)`` returns ``(N, 1, 8, 8)`` images drawn with that
+            generator (the model, its sampler and the labels it is asked for are inside).
+        generators: one ``torch.Generator`` per seed (at least one).
+
+    Returns:
+        ``fid``, ``precision``, ``recall`` and ``classes_covered`` as
+        :func:`genai_report.metrics.seeds.over_seeds` summaries, and the first draw's
+        ``class_histogram``.
+    """
+    from genai_report.metrics.seeds import over_seeds
+
+    runs = [evaluator(sample(g)) for g in generators]
+    if not runs:
+        raise ValueError("score_over_seeds() needs at least one generator (one per seed).")
+    out = {k: over_seeds(r[k] for r in runs)
+           for k in ("fid", "precision", "recall", "classes_covered")}
+    out["class_histogram"] = runs[0]["class_histogram"]
+    return out
+
+
 def load_classifier(path, device: torch.device | str = "cpu") -> DigitsClassifier:
     """Rebuild the digits classifier saved by the ``digits-classifier`` node, in eval mode."""
     blob = torch.load(path, weights_only=True)

@@ -75,8 +75,12 @@ def test_mode_balance_ranks_a_smeared_ring_below_the_blobs():
 
 
 def test_score_over_seeds_summarises_each_metric_and_sees_the_sampling_noise():
-    from genai_report.metrics.fid import ClassifierConfig, DigitsClassifier, DigitsEvaluator
-    from genai_report.metrics.fid import score_over_seeds
+    from genai_report.metrics.fid import (
+        ClassifierConfig,
+        DigitsClassifier,
+        DigitsEvaluator,
+        score_over_seeds,
+    )
 
     torch.manual_seed(0)
     clf = DigitsClassifier(ClassifierConfig(channels=4, features=8)).eval()

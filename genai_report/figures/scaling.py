@@ -645,6 +645,12 @@ def emergence_control(ctx, p: Control):
                  for a, b in zip(run["curve"], run["curve"][1:], strict=False))
              for rec in sizes for run in rec["runs"] for k in widths[:1]]
     out["largest_p_step_k1"] = float(np.median(rises))
+    out["n_min"], out["n_max"] = min(out["sizes"]), max(out["sizes"])
+    out["k_max"] = max(widths)
+    jump = out["p_at_jump"]
+    out["p_at_jump_shortest"] = jump[str(min(widths))]
+    out["p_at_jump_middle"] = jump[str(widths[len(widths) // 2])]
+    out["p_at_jump_longest"] = jump[str(max(widths))]
     axes[2].plot([0, 1], [0, 1], color="0.4", lw=0.8, ls="--")
     axes[0].set(xscale="log", ylim=(0, 1.02), xlabel="training examples seen",
                 ylabel="per-digit accuracy p", title="Per digit")

@@ -9,9 +9,10 @@ import importlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import textwrap
-import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -226,21 +227,38 @@ def test_a_request_larger_than_the_cluster_fails_instead_of_waiting(
 
 def test_an_interrupted_run_cancels_its_tasks_and_keeps_no_half_entry(
         ray_cluster, project, tmp_path):
+    """Ctrl-C as a user sends it: SIGINT to a driver process of its own, mid-node."""
     pipe = _pipeline(project, tmp_path, names=("slow",))
     started = project.signals / "slow-started"
-
-    def interrupt_when_started():
-        for _ in range(600):
-            if started.exists():
-                break
-            threading.Event().wait(0.1)
-        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
-
-    threading.Thread(target=interrupt_when_started, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
+    driver = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import importlib
+        from genai_report.pipeline.registry import Registry
+        from genai_report.pipeline.runner import Pipeline, RunOptions
+        reg = Registry()
+        for node in importlib.import_module("{project.name}.nodes").make_nodes():
+            if node.name == "slow":
+                reg.add(node)
+        pipe = Pipeline(reg, cache_dir={str(tmp_path / "cache")!r}, root={str(tmp_path)!r})
         pipe.run(RunOptions(profile="smoke", device="cpu", show_progress=False,
-                            executor="ray"))
-    assert started.exists() and not (project.signals / "slow-finished").exists()
+                            executor="ray", address={ray_cluster.get_runtime_context().gcs_address!r}))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", driver], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):
+            if started.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert started.exists(), f"the node never started: {proc.communicate()[1][-3000:]}"
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err, err[-3000:]
+    assert not (project.signals / "slow-finished").exists()
     assert pipe.store.read_record("smoke", "slow") is None
     assert _staging_left(pipe) == []
 

@@ -257,6 +257,25 @@ def test_a_worker_process_killed_mid_node_is_reported_and_the_run_goes_on(
     assert "other" in again.ran and again.ok
 
 
+def test_a_pool_broken_before_its_failure_is_collected_still_takes_new_nodes():
+    """The race CI met: a worker dies while the driver is about to submit the next node."""
+    import concurrent.futures as cf
+
+    from genai_report.pipeline.runner import _ProcessExecutor
+
+    executor = _ProcessExecutor(1)
+    try:
+        dying = executor._pool.submit(os._exit, 1)  # the worker vanishes, like a SIGKILL
+        with pytest.raises(cf.process.BrokenProcessPool):
+            dying.result(timeout=120)
+        # The broken pool refuses work; the executor moves the task to a fresh pool, where
+        # it runs (and fails on its own terms: this task names no node).
+        future = executor.submit({}, {})
+        assert isinstance(future.exception(timeout=120), KeyError)
+    finally:
+        executor.shutdown(cancel=True)
+
+
 def test_bad_settings_name_the_valid_values(monkeypatch):
     with pytest.raises(ConfigError, match="Did you mean 'quick'.*smoke, quick, full"):
         RunOptions(profile="quik")

@@ -562,7 +562,17 @@ class _ProcessExecutor:
                                             mp_context=multiprocessing.get_context("spawn"))
 
     def submit(self, task: dict[str, Any], deps: dict[str, tuple[Record, Path]]) -> cf.Future:
-        return self._pool.submit(execute, task)
+        """Queue ``task``; on a fresh pool when a worker died since the last collection.
+
+        A worker killed while the driver was busy breaks the pool before its future is
+        collected: the nodes it was running are still reported from their futures, and
+        this task goes to a new pool instead of failing the run.
+        """
+        try:
+            return self._pool.submit(execute, task)
+        except cf.process.BrokenProcessPool:
+            self.restart_if_broken()
+            return self._pool.submit(execute, task)
 
     def shutdown(self, cancel: bool = False) -> None:
         self._pool.shutdown(wait=True, cancel_futures=cancel)

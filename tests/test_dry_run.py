@@ -105,6 +105,18 @@ def test_estimate_extrapolates_loops_and_keeps_the_rest():
     assert est.not_extrapolated == ["n_eval: 5/50"]
 
 
+def test_estimate_takes_loop_lengths_a_node_planned_over_the_caps():
+    gpu = GPU_CLASSES["h100"]
+    loop = {"params": 10, "steps": 6, "cpu_s_per_step": 0.2, "ops_per_step": 100.0,
+            "flops_per_step": 1e9, "measured_s": 1.0}
+    usage = {"wall_s": 5.0, "peak_rss_mib": 100.0, "loops": [loop, loop]}
+    est = estimate("n", usage, {}, {"max_steps": (6, 0)}, gpu, planned=[1000, 1250])
+    assert [lp["full_steps"] for lp in est.loops] == [1000, 1250]
+    assert est.cpu_full_s == pytest.approx(5.0 + (994 + 1244) * 0.2)
+    with pytest.raises(ValueError, match="3 planned loop lengths.*ran 2"):
+        estimate("n", usage, {}, {}, gpu, planned=[1, 2, 3])
+
+
 def test_unknown_gpu_class_names_the_known_ones():
     with pytest.raises(ConfigError, match="Unknown GPU class 'h10'.*h100"):
         gpu_class("h10")

@@ -20,6 +20,7 @@ from genai_report.metrics.scaling import (
     fit_power_law,
     flops_per_token,
     isoflop_optimum,
+    optimal_size_exponent,
     training_flops,
 )
 from genai_report.models.gpt import GPT, GPTConfig
@@ -71,6 +72,45 @@ def test_isoflop_parabola_finds_the_minimum():
     assert opt["loss_opt"] == pytest.approx(2.0) and opt["interior"]
     assert isoflop_optimum(n, -loss) is None  # opens downwards: no minimum
     assert isoflop_optimum(n[:2], loss[:2]) is None
+
+
+def test_optimal_size_exponent_recovers_a_known_law_with_an_interval_around_it():
+    rng = np.random.default_rng(0)
+    n = np.geomspace(1e3, 1e6, 7)
+    profiles = []
+    for c in (1e12, 1e13, 1e14):
+        n_opt = 0.05 * c ** 0.5  # 5e4 ... 5e5: inside the sizes
+        loss = 2.0 + 0.1 * (np.log(n) - np.log(n_opt)) ** 2 + rng.normal(0, 0.01, len(n))
+        profiles.append((c, n, loss))
+    fit = optimal_size_exponent(profiles, n_boot=200, seed=1)
+    assert fit["interior"] == 3 and fit["n_boot"] > 150
+    assert fit["exponent"] == pytest.approx(0.5, abs=0.05)
+    low, high = fit["ci"]
+    assert low < fit["exponent"] < high and low < 0.5 < high and high - low < 0.3
+    # A profile whose minimum falls outside its sizes counts for nothing.
+    edge = [(c, n, 2.0 + 0.1 * (np.log(n) - np.log(1e7)) ** 2) for c, n, _ in profiles[:2]]
+    fit = optimal_size_exponent(edge + profiles[2:], n_boot=20)
+    assert fit["interior"] == 1 and np.isnan(fit["exponent"]) and fit["n_boot"] == 0
+
+
+def test_isoflop_runs_spend_their_budget_in_at_least_min_steps():
+    from genai_report.artifacts.isoflop import IsoFlopBudget, peak_lr, schedule
+
+    p = IsoFlopBudget(flops=1e10, block_size=32, min_steps=1000)
+    for tokens in (32_000, 50_000, 1e6, 2.4e7):
+        batch, steps = schedule(tokens, p)
+        assert steps >= 1000
+        assert abs(batch * steps * 32 - tokens) <= batch * 32 / 2  # within half a step
+    assert schedule(31_999, p) is None  # not even one window per step for 1,000 steps
+    assert peak_lr(16, p) == pytest.approx(p.lr)  # 512 tokens per step: the reference
+    assert peak_lr(4, p) == pytest.approx(p.lr / 2)  # a quarter of the tokens: half the rate
+    assert peak_lr(10_000, p) == p.lr_max
+    with pytest.raises(ValueError, match="at least 3 sizes"):
+        IsoFlopBudget(flops=1e10, widths=(8, 16))
+    with pytest.raises(ValueError, match="increasing"):
+        IsoFlopBudget(flops=1e10, widths=(16, 8, 32))
+    with pytest.raises(ValueError, match="flops"):
+        IsoFlopBudget(flops=0)
 
 
 # -- counts --------------------------------------------------------------------------------
@@ -232,3 +272,37 @@ def test_bounds_hit_flags_an_offset_pinned_at_zero_but_not_a_fitted_one():
                       with_offset=False) == []
     steep = fit_power_law(x, 1.0 + 1e9 * x ** -5.0, alpha_range=(1e-3, 3.0))
     assert "alpha" in bounds_hit(steep)
+
+
+# -- distillation -----------------------------------------------------------------------
+def test_soft_target_loss_is_the_kl_divergence_and_zero_at_the_teacher():
+    from genai_report.artifacts.distill import soft_target_loss
+
+    gen = torch.Generator().manual_seed(0)
+    teacher = torch.randn(2, 5, 7, generator=gen)  # (B, T, V)
+    student = torch.randn(2, 5, 7, generator=gen)
+    assert float(soft_target_loss(teacher, teacher, 1.0)) == pytest.approx(0.0, abs=1e-6)
+    # KL(t || s) = cross-entropy of s under t minus the entropy of t, per position.
+    t, log_s = teacher.softmax(-1), student.log_softmax(-1)
+    expected = (t * (t.log() - log_s)).sum(-1).mean()
+    assert float(soft_target_loss(student, teacher, 1.0)) == pytest.approx(float(expected),
+                                                                          rel=1e-5)
+    # A temperature softens both sides and the T^2 factor keeps the loss's scale.
+    t2, log_s2 = (teacher / 2).softmax(-1), (student / 2).log_softmax(-1)
+    expected2 = 4 * (t2 * (t2.log() - log_s2)).sum(-1).mean()
+    assert float(soft_target_loss(student, teacher, 2.0)) == pytest.approx(float(expected2),
+                                                                          rel=1e-5)
+    # The gradient pulls the student toward the teacher: one step lowers the loss.
+    s = student.clone().requires_grad_(True)
+    soft_target_loss(s, teacher, 1.0).backward()
+    moved = student - 5.0 * s.grad
+    assert soft_target_loss(moved, teacher, 1.0) < soft_target_loss(student, teacher, 1.0)
+
+
+def test_distill_settings_are_validated():
+    from genai_report.artifacts.distill import Distill
+
+    with pytest.raises(ValueError, match="temperature"):
+        Distill(teacher="t", temperature=0)
+    with pytest.raises(ValueError, match="seeds"):
+        Distill(teacher="t", seeds=0)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genai_report.artifacts.distill import Distill, distill
 from genai_report.artifacts.emergence import AdditionWidths, train_widths
+from genai_report.artifacts.isoflop import IsoFlopBudget, train_budget
 from genai_report.artifacts.scaling import (
     FineTune,
     ScalingRun,
@@ -231,28 +233,52 @@ def laws(ctx, p: Fits):
     return out
 
 
-def _loss_at(run: dict, flops: float) -> float | None:
-    """A run's loss at ``flops``, interpolated in log-log space on its settled curve."""
-    import numpy as np
+ISOFLOP_BUDGETS = {
+    "smoke": (2e6, 4e6, 8e6),
+    "quick": (2.5e10, 7.9e10, 2.5e11),
+    "full": (3e11, 1e12, 3e12),
+}
+"""Training compute of each IsoFLOP profile, per profile (each set spans a decade)."""
 
-    pts = _settled(run)
-    f = np.log([c["flops"] for c in pts])
-    if len(pts) < 2 or not f[0] <= np.log(flops) <= f[-1]:
-        return None
-    return float(np.exp(np.interp(np.log(flops), f, np.log([c["val_loss"] for c in pts]))))
+
+def isoflop_name(i: int) -> str:
+    """Node name of the ``i``-th (0-based) IsoFLOP budget, smallest first."""
+    return f"scaling-isoflop-budget{i + 1}"
+
+
+def _isoflop_params(i: int) -> dict[str, IsoFlopBudget]:
+    b = {k: v[i] for k, v in ISOFLOP_BUDGETS.items()}
+    return {
+        "smoke": IsoFlopBudget(flops=b["smoke"], widths=(8, 12, 16), block_size=16,
+                               min_steps=5, eval_batches=1, eval_batch_size=4),
+        "quick": IsoFlopBudget(flops=b["quick"]),
+        "full": IsoFlopBudget(flops=b["full"], widths=(24, 32, 48, 64, 96, 128, 192),
+                              n_layer=2, block_size=64, eval_batches=32),
+    }
+
+
+ISOFLOP_RUNS = tuple(isoflop_name(i) for i in range(len(ISOFLOP_BUDGETS["quick"])))
+for _i in range(len(ISOFLOP_BUDGETS["quick"])):
+    artifact(isoflop_name(_i), params=_isoflop_params(_i), outputs=("budget.json",),
+             seed=52 + _i, data=(corpus_file,), dry_run={"max_steps": 6})(train_budget)
 
 
 @figure(
     "scaling-isoflop",
-    deps=RUNS,
+    deps=ISOFLOP_RUNS,
     params=FITS,
     outputs=("isoflop.svg",),
     title="IsoFLOP profiles: at each budget there is a best model size",
-    caption="Left: at fixed training compute, loss against model size, read off each run's "
-            "constant-learning-rate curve, with a parabola in log N. Right: the optimal "
-            "size N* against compute, our fit beside Chinchilla's 20 tokens per parameter.",
-    alt="Left: U-shaped curves of loss against parameters, one per compute budget. Right: "
-        "optimal parameters rising with compute on log axes.",
+    caption="Left: at each training budget C, the validation loss of models of every size "
+            "trained on exactly the tokens the budget buys (D = C / 6N, each run on a "
+            "warm-up and cosine schedule of its own length, at least 1,000 steps), with a "
+            "parabola in log N and its minimum (star). Right: the optimal size N* against "
+            "compute: the power law through the minima with its 95% bootstrap band, the "
+            "optimum of one law L(N, D) fitted to every run, and Chinchilla's 20 tokens "
+            "per parameter for comparison.",
+    alt="Left: U-shaped curves of loss against parameters, one per compute budget, with "
+        "minima moving to larger models as compute grows. Right: optimal parameters rising "
+        "with compute on log axes.",
 )
 def isoflop(ctx, p: Fits):
     """IsoFLOP profiles, their optima, the exponent of N*(C) and tokens per parameter."""
@@ -260,71 +286,93 @@ def isoflop(ctx, p: Fits):
     import numpy as np
 
     from genai_report.metrics.scaling import (
-        fit_log_linear,
         fit_parametric_loss,
         isoflop_optimum,
+        optimal_size_exponent,
     )
     from genai_report.plotting import save_figure
 
-    runs = _runs(ctx)
-    # Budgets where at least three runs have a settled loss.
-    lo = sorted(_settled(r)[0]["flops"] for r in runs)[min(2, len(runs) - 1)]
-    hi = sorted(_settled(r)[-1]["flops"] for r in runs)[-min(3, len(runs))]
-    budgets = np.geomspace(lo, hi, p.budgets + 2)[1:-1] if hi > lo else np.array([lo])
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    budgets = sorted((ctx.input_metrics(name) for name in ISOFLOP_RUNS),
+                     key=lambda b: b["flops"])
+    for name in ISOFLOP_RUNS:
+        ctx.input(name, "budget.json")  # declared and present; the records hold the runs
+    profiles = []
+    for b in budgets:
+        runs = [r for r in b["runs"] if r["trained"]]
+        profiles.append((b["flops"], [r["n"] for r in runs], [r["val_loss"] for r in runs]))
+    fit = optimal_size_exponent(profiles, n_boot=p.n_boot, seed=ctx.seed)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.2, 3.2))
     optima = []
-    for i, c in enumerate(budgets):
-        pts = [(r["params"]["non_embedding"], _loss_at(r, c)) for r in runs]
-        pts = [(n, v) for n, v in pts if v is not None]
-        color = plt.cm.plasma(i / max(1, len(budgets)))
-        ax.plot(*zip(*pts, strict=True), "o", color=color, label=f"C = {c:.1e}")
-        opt = isoflop_optimum(*zip(*pts, strict=True)) if len(pts) >= 3 else None
-        if opt is None:
-            continue
-        ln = np.linspace(np.log(pts[0][0]), np.log(pts[-1][0]), 50)
-        a, b, c0 = np.polyfit(np.log([q[0] for q in pts]), [q[1] for q in pts], 2)
-        ax.plot(np.exp(ln), a * ln ** 2 + b * ln + c0, color=color, alpha=0.6)
-        if opt["interior"]:
-            ax.plot(opt["n_opt"], opt["loss_opt"], "*", color=color, ms=12, mec="k")
-        tokens = c / (6 * opt["n_opt"])
-        optima.append({"flops": float(c), **opt, "tokens": tokens,
-                       "tokens_per_param": tokens / opt["n_opt"], "n_models": len(pts)})
-    ax.set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss",
-           title="IsoFLOP profiles")
-    ax.legend(fontsize=7)
-    nan = float("nan")  # quoted as "nan" where a profile has too few optima to fit
-    out = {"budgets": [float(b) for b in budgets], "optima": optima, "exponent_n_opt": nan,
-           "r2_n_opt": nan, "tokens_per_param_median": nan, "interior_optima": 0,
-           "n_budgets": len(budgets)}
-    # Approach 3: one law L(N, D) over every settled point of every run.
-    pts = [(r["params"]["non_embedding"], c["tokens"], c["val_loss"]) for r in runs
-           for c in _settled(r)]
-    law = fit_parametric_loss(*zip(*pts, strict=True))
-    cs = np.geomspace(budgets[0] / 3, budgets[-1] * 3, 20)
-    n_law = law.optimal_n(cs)
-    ax2.plot(cs, n_law, color="C0", label=f"L(N, D) fit: N* ∝ C^{law.as_dict()['a']:.2f}")
-    mid = float(np.sqrt(budgets[0] * budgets[-1]))
-    n_mid = float(law.optimal_n(mid))
-    out["parametric"] = {**law.as_dict(), "tokens_per_param": mid / 6 / n_mid ** 2,
-                         "at_flops": mid}
-    good = [o for o in optima if o["interior"]]  # a minimum outside the sizes is a guess
+    for i, ((c, n, loss), b) in enumerate(zip(profiles, budgets, strict=True)):
+        color = plt.cm.viridis(0.75 * i / max(1, len(profiles) - 1))
+        ax.plot(n, loss, "o", color=color, ms=4, label=f"C = {c:.1e}")
+        opt = isoflop_optimum(n, loss)
+        ln = np.linspace(np.log(min(n)), np.log(max(n)), 60)
+        if len(n) >= 3:
+            ax.plot(np.exp(ln), np.polyval(np.polyfit(np.log(n), loss, 2), ln), color=color,
+                    alpha=0.6, lw=1)
+        trained = [r for r in b["runs"] if r["trained"]]
+        best = min(trained, key=lambda r: r["val_loss"])
+        entry = {"flops": c, "n_models": len(n), "min_steps": min(r["steps"] for r in trained),
+                 "best_measured": {"n": best["n"], "val_loss": best["val_loss"]},
+                 # the same keys with or without an optimum (NaN: the parabola opens down)
+                 "n_opt": float("nan"), "loss_opt": float("nan"), "curvature": float("nan"),
+                 "interior": False, "tokens": float("nan"), "tokens_per_param": float("nan")}
+        if opt is not None:
+            tokens = c / (6 * opt["n_opt"])
+            entry.update(opt, tokens=tokens, tokens_per_param=tokens / opt["n_opt"])
+            if opt["interior"]:
+                ax.plot(opt["n_opt"], opt["loss_opt"], "*", color=color, ms=10, mec="k")
+        optima.append(entry)
+    ax.set(xscale="log", xlabel="non-embedding parameters N", ylabel="validation loss "
+           "(nats/char)", title="IsoFLOP profiles")
+    ax.legend(fontsize=8)
+    good = [o for o in optima if o["interior"]]
+    cs = np.geomspace(profiles[0][0] / 2, profiles[-1][0] * 2, 30)
+    nan = float("nan")
+    out = {"budgets": [c for c, _n, _l in profiles], "n_budgets": len(profiles),
+           "optima": optima, "interior_optima": fit["interior"],
+           "exponent_n_opt": fit["exponent"], "exponent_n_opt_ci": fit["ci"],
+           "r2_n_opt": fit["r2"], "n_boot": fit["n_boot"],
+           "tokens_per_param_median": float(np.median([o["tokens_per_param"] for o in good]))
+           if good else nan,
+           "sizes_per_budget": min(len(n) for _c, n, _l in profiles),
+           "min_steps": min(o["min_steps"] for o in optima),
+           "size_range": min(max(n) / min(n) for _c, n, _l in profiles),
+           "budget_range": profiles[-1][0] / profiles[0][0]}
     if good:
         oc = np.array([o["flops"] for o in good])
         on = np.array([o["n_opt"] for o in good])
-        ax2.plot(oc, on, "*", ms=12, color="C3", mec="k", label="IsoFLOP minima")
-        if len(good) >= 2:
-            slope, icpt, r2 = fit_log_linear(oc, on)
-            ax2.plot(oc, np.exp(icpt) * oc ** slope, color="C3",
-                     label=f"fit: N* ∝ C^{slope:.2f}")
-            out.update(exponent_n_opt=slope, r2_n_opt=r2)
-        out["tokens_per_param_median"] = float(np.median([o["tokens_per_param"]
-                                                          for o in good]))
-    out["interior_optima"] = len(good)
-    # Hoffmann et al. (2022): D* = 20 N* and C = 6 N D, so N* = sqrt(C / 120)
-    ax2.plot(cs, np.sqrt(cs / 120), "k--", label="Chinchilla: 20 tokens/param")
+        ax2.plot(oc, on, "*", ms=10, color="C3", mec="k", label="IsoFLOP minima")
+    if fit["interior"] >= 2:
+        slope = fit["exponent"]
+        icpt = np.mean(np.log(on) - slope * np.log(oc))
+        centre = np.exp(np.mean(np.log(oc)))
+        lines = [np.exp(icpt) * centre ** slope * (cs / centre) ** a for a in fit["ci"]]
+        ax2.plot(cs, np.exp(icpt) * cs ** slope, color="C3",
+                 label=f"fit: N* ∝ C^{slope:.2f} [{fit['ci'][0]:.2f}, {fit['ci'][1]:.2f}]")
+        ax2.fill_between(cs, np.minimum(*lines), np.maximum(*lines), color="C3", alpha=0.15,
+                         lw=0)
+    if fit["interior"] >= 3:  # a comparison worth drawing only with three optima
+        # Hoffmann et al. (2022): D* = 20 N* and C = 6 N D, so N* = sqrt(C / 120)
+        ax2.plot(cs, np.sqrt(cs / 120), "k--", lw=1, label="Chinchilla: 20 tokens/param")
+    # Approach 3: one law L(N, D) over the final loss of every run of every budget.
+    pts = [(r["n"], r["tokens"], r["val_loss"]) for b in budgets for r in b["runs"]
+           if r["trained"]]
+    if len(pts) >= 5:
+        law = fit_parametric_loss(*zip(*pts, strict=True))
+        mid = float(np.sqrt(profiles[0][0] * profiles[-1][0]))
+        n_mid = float(law.optimal_n(mid))
+        out["parametric"] = {**law.as_dict(), "tokens_per_param": mid / 6 / n_mid ** 2,
+                             "at_flops": mid}
+        ax2.plot(cs, law.optimal_n(cs), color="C0", lw=1,
+                 label=f"L(N, D) fit: N* ∝ C^{law.as_dict()['a']:.2f}")
     ax2.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)",
-            ylabel="optimal N*", title="Compute-optimal size")
-    ax2.legend(fontsize=7)
+            ylabel="optimal size N*", title="Compute-optimal size")
+    ax2.legend(fontsize=8)
+    _plain_log_ticks(ax2)
+    ax2.yaxis.set_major_formatter(plt.matplotlib.ticker.LogFormatterSciNotation())
+    ax2.yaxis.set_minor_formatter(plt.matplotlib.ticker.NullFormatter())
     fig.tight_layout()
     save_figure(fig, ctx.output("isoflop.svg"))
     return out
@@ -518,6 +566,91 @@ def efficiency(ctx, p: Fits):
             if gain_full > 0 else float("nan"),
             "max_merge_diff": max(r["merge_abs_diff"] for r in lora),
             "lora": {f"r{r['rank']}": r for r in lora}}
+
+
+# --------------------------------------------------------------------------- distillation
+artifact(
+    "scaling-distill",
+    params={
+        "smoke": Distill(teacher=run_name(80, 2), steps=8, batch_size=4, warmup_steps=1,
+                         seeds=2, evals=3, eval_batches=1),
+        "quick": Distill(teacher=run_name(80, 2)),
+        "full": Distill(teacher=run_name(512, 8), n_embd=128, n_layer=2, steps=2000,
+                        batch_size=64, lr=2e-3, warmup_steps=100, seeds=5, evals=12,
+                        eval_batches=20),
+    },
+    outputs=("distill.json",),
+    deps=RUNS,
+    seed=53,
+    data=(corpus_file,),
+)(distill)
+
+
+@figure(
+    "scaling-distillation",
+    deps=("scaling-distill",),
+    params={"smoke": Fits(), "quick": Fits(), "full": Fits()},
+    outputs=("distillation.svg",),
+    title="Distillation: a small model learns faster from a large one's soft targets",
+    caption="The same small GPT trained for the same steps on the same windows of English, "
+            "from the same initial weights: on the corpus's next characters (hard labels) "
+            "or on the sweep's largest model's next-character distributions (soft targets). "
+            "Held-out cross-entropy against the true next characters, mean and spread over "
+            "seeds; the teacher's own loss dashed. Right: each seed's final loss.",
+    alt="Left: two falling learning curves on a log step axis, the soft-target one below the "
+        "hard-label one, above a dashed teacher line. Right: final losses per seed for both.",
+)
+def distillation(ctx, p: Fits):
+    """Learning curves of the student on hard labels and on the teacher's soft targets."""
+    import json
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from genai_report.artifacts.distill import ARMS
+    from genai_report.plotting import save_figure
+
+    res = json.loads(ctx.input("scaling-distill", "distill.json").read_text())
+    rec = ctx.input_metrics("scaling-distill")
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.2, 3.0),
+                                  gridspec_kw={"width_ratios": [2.2, 1]})
+    labels = {"hard": "hard labels", "soft": "soft targets (teacher)"}
+    colors = {"hard": "C0", "soft": "C3"}
+    for arm in ARMS:
+        runs = res["runs"][arm]
+        steps = np.array([c["step"] for c in runs[0]["curve"]])
+        losses = np.array([[c["val_loss"] for c in r["curve"]] for r in runs])  # (seeds, evals)
+        mean, sd = losses.mean(0), losses.std(0, ddof=1) if len(runs) > 1 else 0 * losses[0]
+        keep = steps > 0  # a log axis has no step 0
+        ax.plot(steps[keep], mean[keep], color=colors[arm], label=labels[arm])
+        ax.fill_between(steps[keep], (mean - sd)[keep], (mean + sd)[keep],
+                        color=colors[arm], alpha=0.2, lw=0)
+        finals = [r["val_loss"] for r in runs]
+        ax2.plot([ARMS.index(arm)] * len(finals), finals, "o", color=colors[arm], ms=4,
+                 alpha=0.8)
+        ax2.errorbar(ARMS.index(arm) + 0.18, rec["final"][arm]["mean"],
+                     yerr=rec["final"][arm]["sd"], fmt="_", color="k", capsize=3)
+    ax.axhline(rec["teacher_val_loss"], color="0.3", ls="--", lw=1,
+               label=f"teacher ({rec['teacher_params']:,} params)")
+    ax.set(xscale="log", xlabel="training step", ylabel="held-out loss (nats/char)",
+           title=f"Student, {rec['student_params']:,} params")
+    ax.legend(fontsize=8)
+    ax2.set(xticks=range(len(ARMS)), xticklabels=[a for a in ARMS], xlim=(-0.5, 1.7),
+            ylabel="final held-out loss", title="Each seed")
+    fig.tight_layout()
+    save_figure(fig, ctx.output("distillation.svg"))
+    hard, soft = rec["final"]["hard"], rec["final"]["soft"]
+    curves = {arm: np.array([[c["val_loss"] for c in r["curve"]] for r in res["runs"][arm]])
+              for arm in ARMS}  # (seeds, evals) each
+    gap = (curves["hard"] - curves["soft"]).mean(0)  # (evals,)
+    steps = [c["step"] for c in res["runs"]["hard"][0]["curve"]]
+    return {**rec, "gap_in_sd": rec["gap_hard_minus_soft"]["mean"]
+            / max(hard["sd"], soft["sd"], 1e-12),
+            "soft_wins_every_seed": all(v > 0 for v in rec["gap_hard_minus_soft"]["values"]),
+            "size_ratio": rec["teacher_params"] / rec["student_params"],
+            "gap_by_step": [{"step": t, "gap": float(g)} for t, g in zip(steps, gap,
+                                                                         strict=True)],
+            "widest_gap_at_last_step": bool(gap[-1] >= gap.max())}
 
 
 # --------------------------------------------------------------------------- emergence control

@@ -14,7 +14,8 @@
   (size, tokens, loss) point and :meth:`ParametricLoss.optimal_n` minimises it under a
   compute budget ``C = 6 N D`` (Hoffmann et al., 2022, approach 3 and equation 4).
 * :func:`isoflop_optimum` fits a parabola in ``log N`` to one IsoFLOP profile and returns its
-  minimum (Hoffmann et al., 2022, approach 2).
+  minimum (Hoffmann et al., 2022, approach 2); :func:`optimal_size_exponent` fits
+  ``N* ∝ C^a`` across budgets with a residual-bootstrap interval on ``a``.
 """
 
 from __future__ import annotations
@@ -101,13 +102,32 @@ class PowerLawFit:
 
 def _solve_linear(z: np.ndarray, y: np.ndarray, with_offset: bool) -> tuple[float, float, float]:
     """Least squares of ``y = E + A z`` with ``E >= 0`` (or ``E = 0``); returns E, A, SSE."""
-    if with_offset:
-        design = np.stack([np.ones_like(z), z], axis=1)  # (n, 2)
-        (e, a), *_ = np.linalg.lstsq(design, y, rcond=None)
-        if e >= 0:
-            return float(e), float(a), float(np.sum((y - e - a * z) ** 2))
-    a = float(z @ y / (z @ z))
-    return 0.0, a, float(np.sum((y - a * z) ** 2))
+    e, a, err = _solve_many(z[None, :], y, with_offset)
+    return float(e[0]), float(a[0]), float(err[0])
+
+
+def _solve_many(z: np.ndarray, y: np.ndarray, with_offset: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_solve_linear` for every row of ``z`` ``(G, n)`` at once, in closed form.
+
+    With an offset, the ordinary least-squares line; where its ``E`` is negative (or the
+    row is constant), the best line through the origin instead, which is then the
+    constrained optimum (the objective is convex and ``E = 0`` is the boundary).
+    """
+    through_origin = (z @ y) / np.einsum("gn,gn->g", z, z)  # (G,)
+    err0 = np.sum((y - through_origin[:, None] * z) ** 2, axis=1)
+    if not with_offset:
+        return np.zeros(len(z)), through_origin, err0
+    zc = z - z.mean(axis=1, keepdims=True)  # (G, n)
+    szz = np.einsum("gn,gn->g", zc, zc)
+    ok = szz > 1e-300
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(ok, zc @ (y - y.mean()) / np.where(ok, szz, 1.0), 0.0)
+    e = y.mean() - a * z.mean(axis=1)
+    err = np.sum((y - e[:, None] - a[:, None] * z) ** 2, axis=1)
+    use = ok & (e >= 0)
+    return (np.where(use, e, 0.0), np.where(use, a, through_origin),
+            np.where(use, err, err0))
 
 
 def fit_power_law(x, y, *, with_offset: bool = True, alpha_range: tuple[float, float] = (1e-3, 3.0),
@@ -115,7 +135,8 @@ def fit_power_law(x, y, *, with_offset: bool = True, alpha_range: tuple[float, f
     """Fit ``y = E + A x^(-alpha)`` by least squares in ``y``.
 
     For each ``alpha`` on a log-spaced grid the best ``E >= 0`` and ``A`` solve a linear
-    least-squares problem; the best grid point is then refined by golden-section search.
+    least-squares problem (in closed form, every grid point at once); the best grid point
+    is then refined on ever finer grids between its neighbours.
     ``x`` is rescaled by its geometric mean inside, so ``A`` is well conditioned; the
     returned ``A`` is in the caller's units.
 
@@ -142,23 +163,17 @@ def fit_power_law(x, y, *, with_offset: bool = True, alpha_range: tuple[float, f
     scale = float(np.exp(np.mean(np.log(x))))
     u = x / scale
 
-    def sse(alpha: float) -> float:
-        return _solve_linear(u ** (-alpha), y, with_offset)[2]
+    def errors(alphas: np.ndarray) -> np.ndarray:
+        return _solve_many(u[None, :] ** (-alphas[:, None]), y, with_offset)[2]  # (G,)
 
-    lo, hi = np.log(alpha_range[0]), np.log(alpha_range[1])
-    grid_alphas = np.exp(np.linspace(lo, hi, grid))
-    errors = np.array([sse(a) for a in grid_alphas])
-    i = int(np.argmin(errors))
+    grid_alphas = np.exp(np.linspace(np.log(alpha_range[0]), np.log(alpha_range[1]), grid))
+    i = int(np.argmin(errors(grid_alphas)))
     a_lo = grid_alphas[max(i - 1, 0)]
     a_hi = grid_alphas[min(i + 1, grid - 1)]
-    ratio = (np.sqrt(5) - 1) / 2
-    for _ in range(60):  # golden-section refinement between the grid neighbours
-        c = a_hi - ratio * (a_hi - a_lo)
-        d = a_lo + ratio * (a_hi - a_lo)
-        if sse(c) < sse(d):
-            a_hi = d
-        else:
-            a_lo = c
+    while a_hi - a_lo > 1e-12 * a_hi:  # a finer grid between the best point's neighbours
+        fine = np.linspace(a_lo, a_hi, 65)
+        j = int(np.argmin(errors(fine)))
+        a_lo, a_hi = fine[max(j - 1, 0)], fine[min(j + 1, 64)]
     alpha = 0.5 * (a_lo + a_hi)
     e, a_scaled, err = _solve_linear(u ** (-alpha), y, with_offset)
     total = float(np.sum((y - y.mean()) ** 2))
@@ -268,6 +283,59 @@ def isoflop_optimum(n_params, losses) -> dict[str, float] | None:
         "curvature": float(a),
         "interior": bool(ln.min() <= l_opt <= ln.max()),
     }
+
+
+def optimal_size_exponent(profiles, *, n_boot: int = 500, level: float = 0.95,
+                          seed: int = 0) -> dict:
+    """Exponent ``a`` of ``N*(C) ∝ C^a`` from IsoFLOP profiles, with a bootstrap interval.
+
+    Each profile's optimum is the minimum of a parabola in ``log N``
+    (:func:`isoflop_optimum`); ``a`` is the slope of ``log N*`` against ``log C`` over the
+    profiles whose minimum is interior. Each bootstrap replicate adds residuals resampled
+    within every profile to that profile's parabola, refits every optimum and the slope.
+
+    Args:
+        profiles: ``(flops, n_params, losses)`` per budget.
+        n_boot: replicates.
+        level: coverage of the interval.
+        seed: seed of the NumPy generator.
+
+    Returns:
+        ``{"optima", "interior", "exponent", "r2", "ci", "n_boot"}``: one optimum (or
+        ``None``) per profile, the count of interior ones, the slope and its R² (NaN with
+        fewer than two interior optima), the percentile interval (NaN likewise) and the
+        replicates that had two interior optima to fit.
+    """
+    optima = [isoflop_optimum(n, loss) for _c, n, loss in profiles]
+    good = [(c, o["n_opt"]) for (c, _n, _l), o in zip(profiles, optima, strict=True)
+            if o is not None and o["interior"]]
+    nan = float("nan")
+    out = {"optima": optima, "interior": len(good), "exponent": nan, "r2": nan,
+           "ci": [nan, nan], "n_boot": 0}
+    if len(good) < 2:
+        return out
+    slope, _icpt, r2 = fit_log_linear(*zip(*good, strict=True))
+    out.update(exponent=slope, r2=r2)
+    rng = np.random.default_rng(seed)
+    fits = []
+    for _c, n, loss in profiles:
+        ln, y = np.log(np.asarray(n, dtype=float)), np.asarray(loss, dtype=float)
+        fitted = np.polyval(np.polyfit(ln, y, 2), ln)
+        fits.append((np.asarray(n, dtype=float), fitted, y - fitted))
+    slopes = []
+    for _ in range(n_boot):
+        pts = []
+        for (c, _n, _l), (n, fitted, resid) in zip(profiles, fits, strict=True):
+            o = isoflop_optimum(n, fitted + rng.choice(resid, size=len(resid), replace=True))
+            if o is not None and o["interior"]:
+                pts.append((c, o["n_opt"]))
+        if len(pts) >= 2:
+            slopes.append(fit_log_linear(*zip(*pts, strict=True))[0])
+    if slopes:
+        tail = 100 * (1 - level) / 2
+        out["ci"] = [float(v) for v in np.percentile(slopes, [tail, 100 - tail])]
+    out["n_boot"] = len(slopes)
+    return out
 
 
 @dataclass(frozen=True)

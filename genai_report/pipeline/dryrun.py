@@ -471,12 +471,26 @@ def full_steps(dry_steps: int, caps: Mapping[str, tuple[int, int]]) -> tuple[int
     return dry_steps, None
 
 
+PLANNED_STEPS_KEY = "dry_run_full_steps"
+"""A metric a node may return when its loops' lengths are derived rather than a step field
+(each IsoFLOP run's steps follow from its budget): the full step count of each optimiser's
+loop, in the order the loops ran. :func:`estimate` then uses it in place of the caps."""
+
+
 def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, int]],
-             overrides: Mapping[str, tuple[Any, Any]], gpu: GPUClass) -> NodeEstimate:
-    """Predict ``node``'s full run from its dry run's :meth:`StepMeter.summary`."""
+             overrides: Mapping[str, tuple[Any, Any]], gpu: GPUClass,
+             planned: list[int] | None = None) -> NodeEstimate:
+    """Predict ``node``'s full run from its dry run's :meth:`StepMeter.summary`.
+
+    ``planned`` (the node's :data:`PLANNED_STEPS_KEY` metric) gives each loop's full step
+    count when the node declares them; it must hold one count per loop.
+    """
     wall = float(usage["wall_s"])
     loops = [LoopUsage(**{k: math.nan if v is None else v for k, v in u.items()})
              for u in usage["loops"]]
+    if planned is not None and len(planned) != len(loops):
+        raise ValueError(f"{node} declared {len(planned)} planned loop lengths "
+                         f"({PLANNED_STEPS_KEY}) but ran {len(loops)} optimiser loops.")
     # A loop never counted is costed at the median GPU/CPU ratio of the counted ones.
     ratios = [gpu.step_seconds(gpu_ops(u), u.flops_per_step) / u.cpu_s_per_step
               for u in loops if not math.isnan(u.ops_per_step) and u.cpu_s_per_step > 0]
@@ -486,8 +500,9 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
     in_loops = 0.0
     cpu_extra = 0.0
     gpu_loops = 0.0
-    for u in loops:
-        steps, by = full_steps(u.steps, caps)
+    for i, u in enumerate(loops):
+        steps, by = (planned[i], PLANNED_STEPS_KEY) if planned is not None else full_steps(
+            u.steps, caps)
         cpu_step = u.cpu_s_per_step if not math.isnan(u.cpu_s_per_step) else (
             u.measured_s / max(1, u.steps - 1))
         if not math.isnan(u.ops_per_step):
@@ -672,5 +687,8 @@ def dry_run(
         record = run.records.get(name)
         if record is not None and record.usage is not None:
             dp = cut[name]
-            report.estimates.append(estimate(name, record.usage, dp.caps, dp.overrides, target))
+            planned = (record.metrics.get(PLANNED_STEPS_KEY)
+                       if isinstance(record.metrics, dict) else None)
+            report.estimates.append(estimate(name, record.usage, dp.caps, dp.overrides, target,
+                                             planned))
     return report

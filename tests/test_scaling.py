@@ -306,3 +306,43 @@ def test_distill_settings_are_validated():
         Distill(teacher="t", temperature=0)
     with pytest.raises(ValueError, match="seeds"):
         Distill(teacher="t", seeds=0)
+
+
+# -- adaptation (LoRA against full fine-tuning) ----------------------------------------------
+def test_arithmetic_domain_mixes_widths_and_keeps_its_splits_apart():
+    from genai_report.artifacts.adaptation import arithmetic_text
+
+    train = arithmetic_text(400, "train", 4, torch.Generator().manual_seed(0)).splitlines()
+    held = arithmetic_text(400, "held_out", 4, torch.Generator().manual_seed(1)).splitlines()
+    assert len(train) == len(held) == 400
+    widths = [len(line.split("+")[0]) for line in train]
+    assert sorted(set(widths)) == [1, 2, 3, 4] and widths.count(4) == 100
+    a, rest = train[0].split("+")
+    b, total = rest.split("=")
+    assert int(total[::-1]) == int(a) + int(b)  # the sum, written reversed
+    def prompts(lines):
+        return {line.split("=")[0] for line in lines}
+
+    assert not prompts(train) & prompts(held)  # no held-out problem is trained on
+
+
+def test_adaptation_settings_are_validated():
+    from genai_report.artifacts.adaptation import Adaptation
+
+    with pytest.raises(ValueError, match="ranks"):
+        Adaptation(ranks=(0, 4))
+    with pytest.raises(ValueError, match="max_digits"):
+        Adaptation(max_digits=12)
+
+
+def test_adaptation_paths_average_seeds_and_sort_by_learning():
+    from genai_report.figures.scaling import _adaptation_paths
+
+    res = {"before": {"target": 3.0, "english": 2.0}, "runs": {"full": [
+        {"path": [{"target": 3.0, "english": 2.0}, {"target": 2.0, "english": 2.5},
+                  {"target": 2.2, "english": 2.6}]},
+        {"path": [{"target": 3.0, "english": 2.0}, {"target": 2.0, "english": 2.3},
+                  {"target": 2.4, "english": 2.8}]}]}}
+    learned, forgot = _adaptation_paths(res)["full"]
+    assert learned == pytest.approx([0.0, 0.7, 1.0])  # the dip at the end is sorted in
+    assert forgot == pytest.approx([0.0, 0.7, 0.4])

@@ -6,23 +6,24 @@ own. ``smoke`` and ``quick`` train the small shapes; ``full`` (for a GPU) adds w
 deeper ones. A shape outside a profile's sweep is registered but inactive there (it writes
 an empty record at once). ``genai-report figures --jobs N`` trains independent runs in
 parallel processes with ``cores // N`` torch threads each.
+
+Beside the sweep, the chapter's other experiments are nodes of their own: one
+``scaling-isoflop-budget<i>`` per compute budget (:mod:`genai_report.artifacts.isoflop`),
+``scaling-finetune`` (LoRA against full fine-tuning on a far domain,
+:mod:`genai_report.artifacts.adaptation`), ``scaling-distill``
+(:mod:`genai_report.artifacts.distill`) and the emergence control's
+``scaling-addition-d<width>`` (:mod:`genai_report.artifacts.emergence`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genai_report.artifacts.adaptation import Adaptation, adapt
 from genai_report.artifacts.distill import Distill, distill
 from genai_report.artifacts.emergence import AdditionWidths, train_widths
 from genai_report.artifacts.isoflop import IsoFlopBudget, train_budget
-from genai_report.artifacts.scaling import (
-    FineTune,
-    ScalingRun,
-    corpus_file,
-    finetune,
-    python_corpus_file,
-    train_run,
-)
+from genai_report.artifacts.scaling import ScalingRun, corpus_file, train_run
 from genai_report.pipeline import artifact, figure
 
 SMALL_SHAPES = ((16, 1), (24, 1), (32, 1), (48, 1), (64, 2), (80, 2))
@@ -57,17 +58,23 @@ for _w, _d in SMALL_SHAPES + LARGE_SHAPES:
 artifact(
     "scaling-finetune",
     params={
-        "smoke": FineTune(base=run_name(80, 2), ranks=(1, 4), steps=4, batch_size=4,
-                          eval_batches=1),
-        "quick": FineTune(base=run_name(80, 2)),
-        "full": FineTune(base=run_name(512, 8), ranks=(1, 4, 16, 64), steps=1000,
-                         batch_size=64, eval_batches=20, lr_lora=1e-3, lr_full=2e-4),
+        "smoke": Adaptation(ranks=(1, 4), steps=4, batch_size=4, seeds=2, train_lines=400,
+                            eval_lines=100, eval_batches=1),
+        "quick": Adaptation(),
+        # ~240 s on one H100 by the dry run's estimate (4 methods x 3 seeds x 400 steps)
+        "full": Adaptation(ranks=(1, 8, 64), steps=400, batch_size=16, lr_full=3e-5,
+                           lr_lora=2e-4, train_lines=100_000, eval_lines=10_000,
+                           eval_batches=20, evals=8),
     },
-    outputs=("finetune.json",),
-    deps=RUNS,
+    outputs=("adaptation.json",),
+    deps=("gpt-char",),
     seed=51,
-    data=(corpus_file, python_corpus_file),
-)(finetune)
+    data=(corpus_file,),
+    # Full-size steps of the 10M-parameter base take seconds each on a CPU: one seed and
+    # one rank exercise both code paths (full fine-tuning, then LoRA, merge included).
+    dry_run={"seeds": 1, "ranks": (4,), "eval_batches": 1, "train_lines": 20_000,
+             "eval_lines": 2_000},
+)(adapt)
 
 
 @dataclass(frozen=True)
@@ -513,59 +520,106 @@ def returns(ctx, p: Fits):
     return out
 
 
+def _adaptation_paths(res: dict) -> dict[str, tuple[list[float], list[float]]]:
+    """Each method's mean ``(learned, forgot)`` at its checkpoints, learned increasing.
+
+    Learned is the drop of the arithmetic loss from before adaptation, forgot the rise of
+    the English loss; both are averaged over seeds at each checkpoint. Sorting by learned
+    keeps :func:`numpy.interp` well defined where a noisy checkpoint dips.
+    """
+    import numpy as np
+
+    before = res["before"]
+    out = {}
+    for name, runs in res["runs"].items():
+        learned = np.mean([[before["target"] - c["target"] for c in r["path"]] for r in runs], 0)
+        forgot = np.mean([[c["english"] - before["english"] for c in r["path"]] for r in runs], 0)
+        order = np.argsort(learned)
+        out[name] = (learned[order].tolist(), forgot[order].tolist())
+    return out
+
+
 @figure(
     "scaling-efficiency",
     deps=("scaling-finetune",),
     params={"smoke": Fits(), "quick": Fits(), "full": Fits()},
     outputs=("efficiency.svg",),
-    title="LoRA adapts the model with a sliver of the parameters",
-    caption="The largest model of the sweep, trained on English, adapted to Python code "
-            "(the embedded corpus, never seen in pre-training): held-out code loss (left) "
-            "and English loss after adaptation (right, what is forgotten) against the "
-            "number of trained parameters, for LoRA of several ranks and full fine-tuning.",
-    alt="Two panels against trainable parameters on a log axis: LoRA points of growing rank "
-        "lower the held-out code loss toward the full fine-tuning point; the right panel "
-        "shows the English loss of each adapted model.",
+    title="Adapting to a far domain: what LoRA and full fine-tuning learn and forget",
+    caption="The report's English GPT adapted to written-out arithmetic, a domain far from "
+            "its pre-training text, for the same steps on the same batches: every weight "
+            "trained, or LoRA adapters of several ranks. Left: held-out arithmetic loss "
+            "against the share of parameters trained (before adaptation dotted). Right: "
+            "what each method learned (drop in arithmetic loss) against what it forgot "
+            "(rise in held-out English loss). Mean and sd over seeds.",
+    alt="Left: arithmetic loss falling as the trained share of parameters grows, LoRA "
+        "points left of the full fine-tuning point. Right: learning against forgetting, "
+        "one point per method with error bars.",
 )
 def efficiency(ctx, p: Fits):
-    """LoRA ranks vs full fine-tuning: trainable parameters against held-out quality."""
+    """LoRA ranks vs full fine-tuning: learning the far domain against forgetting English."""
     import json
 
     import matplotlib.pyplot as plt
+    import numpy as np
 
     from genai_report.plotting import save_figure
 
-    res = json.loads(ctx.input("scaling-finetune", "finetune.json").read_text())
-    lora = [r for r in res if r["method"] == "lora"]
-    full = next(r for r in res if r["method"] == "full")
-    none = next(r for r in res if r["method"] == "none")
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for a, key, label in ((ax, "code_val_loss", "held-out Python loss (nats/char)"),
-                          (ax2, "english_val_loss", "English loss after (nats/char)")):
-        a.plot([r["trainable"] for r in lora], [r[key] for r in lora], "o-", color="C0",
-               label="LoRA")
-        for r in lora:
-            a.annotate(f"r={r['rank']}", (r["trainable"], r[key]), fontsize=7,
-                       textcoords="offset points", xytext=(4, 4))
-        a.plot(full["trainable"], full[key], "s", color="C3", ms=8, label="full fine-tuning")
-        a.axhline(none[key], color="0.6", ls=":", label="before adaptation")
-        a.set(xscale="log", xlabel="trainable parameters", ylabel=label)
-        a.legend(fontsize=7)
+    rec = ctx.input_metrics("scaling-finetune")
+    res = json.loads(ctx.input("scaling-finetune", "adaptation.json").read_text())
+    methods = rec["methods"]
+    lora = {k: v for k, v in methods.items() if v["rank"] is not None}
+    full = methods["full"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.2, 3.2))
+    ax.errorbar([v["share"] for v in lora.values()], [v["target"]["mean"] for v in lora.values()],
+                yerr=[v["target"]["sd"] for v in lora.values()], fmt="o-", color="C0",
+                capsize=3, ms=4, label="LoRA")
+    for v in lora.values():
+        ax.annotate(f"r={v['rank']}", (v["share"], v["target"]["mean"]), fontsize=8,
+                    textcoords="offset points", xytext=(4, 4))
+    ax.errorbar([full["share"]], [full["target"]["mean"]], yerr=[full["target"]["sd"]],
+                fmt="s", color="C3", ms=6, capsize=3, label="full fine-tuning")
+    ax.axhline(rec["before"]["target"], color="0.5", ls=":", label="before")
+    ax.set(xscale="log", xlabel="share of parameters trained",
+           ylabel="held-out arithmetic loss", title="Learning the new domain")
+    ax.legend(fontsize=8)
+    paths = _adaptation_paths(res)
+    blues = {name: plt.cm.Blues(0.45 + 0.5 * i / max(1, len(lora) - 1))
+             for i, name in enumerate(sorted(lora, key=lambda k: lora[k]["rank"]))}
+    for name, v in sorted(methods.items(), key=lambda kv: kv[1]["rank"] or 0):
+        color = "C3" if v["rank"] is None else blues[name]
+        learned, forgot = paths[name]
+        ax2.plot(learned, forgot, "-", color=color, lw=1, alpha=0.8)
+        ax2.errorbar(v["learned"]["mean"], v["forgot"]["mean"], xerr=v["learned"]["sd"],
+                     yerr=v["forgot"]["sd"], fmt="s" if v["rank"] is None else "o",
+                     color=color, capsize=3, ms=5,
+                     label="full" if v["rank"] is None else f"LoRA r={v['rank']}")
+    level = min(v["learned"]["mean"] for v in methods.values())
+    ax2.axvline(level, color="0.5", ls=":", lw=1)
+    ax2.legend(fontsize=8)
+    ax2.set(xlabel="learned: arithmetic loss drop (nats)",
+            ylabel="forgot: English loss rise (nats)", title="Learning against forgetting")
     fig.tight_layout()
     save_figure(fig, ctx.output("efficiency.svg"))
-    best = min(lora, key=lambda r: r["code_val_loss"])
-    gain_full = none["code_val_loss"] - full["code_val_loss"]
-    return {"none_code": none["code_val_loss"], "none_english": none["english_val_loss"],
-            "full_code": full["code_val_loss"], "full_english": full["english_val_loss"],
-            "full_trainable": full["trainable"],
-            "best_lora_rank": best["rank"], "best_lora_code": best["code_val_loss"],
-            "best_lora_english": best["english_val_loss"],
-            "best_lora_trainable": best["trainable"],
-            "best_lora_share": best["trainable"] / full["trainable"],
-            "best_lora_gain_share": (none["code_val_loss"] - best["code_val_loss"]) / gain_full
-            if gain_full > 0 else float("nan"),
-            "max_merge_diff": max(r["merge_abs_diff"] for r in lora),
-            "lora": {f"r{r['rank']}": r for r in lora}}
+    smallest = min(lora.values(), key=lambda v: v["rank"])
+    best = max(lora.values(), key=lambda v: v["learned"]["mean"])
+    # Forgetting at the same amount learned: each method's mean path, read at the level
+    # the method that learned least reached at its end (dotted in the right panel).
+    matched = {name: float(np.interp(level, *paths[name])) for name in methods}
+    return {
+        "matched_learning": level, "forgot_at_matched": matched,
+        "full_forgets_least_at_matched": all(matched["full"] <= matched[k] for k in lora),
+        "lora_forgot_at_matched": {"min": min(matched[k] for k in lora),
+                                   "max": max(matched[k] for k in lora)},
+        "before": rec["before"], "base_params": rec["base_params"], "steps": rec["steps"],
+        "full": full, "lora": lora, "smallest": smallest, "best": best,
+        "smallest_gain_share": smallest["learned"]["mean"] / full["learned"]["mean"],
+        "best_gain_share": best["learned"]["mean"] / full["learned"]["mean"],
+        "lora_learns_less": all(v["learned"]["mean"] < full["learned"]["mean"]
+                                for v in lora.values()),
+        "lora_forgets_less": all(v["forgot"]["mean"] < full["forgot"]["mean"]
+                                 for v in lora.values()),
+        "max_merge_diff": max(v["merge_abs_diff"] for v in lora.values()),
+    }
 
 
 # --------------------------------------------------------------------------- distillation
@@ -575,14 +629,15 @@ artifact(
         "smoke": Distill(teacher=run_name(80, 2), steps=8, batch_size=4, warmup_steps=1,
                          seeds=2, evals=3, eval_batches=1),
         "quick": Distill(teacher=run_name(80, 2)),
-        "full": Distill(teacher=run_name(512, 8), n_embd=128, n_layer=2, steps=2000,
-                        batch_size=64, lr=2e-3, warmup_steps=100, seeds=5, evals=12,
+        "full": Distill(teacher=run_name(512, 8), n_embd=128, n_layer=2, steps=1500,
+                        batch_size=64, lr=2e-3, warmup_steps=100, seeds=3, evals=12,
                         eval_batches=20),
     },
     outputs=("distill.json",),
     deps=RUNS,
     seed=53,
     data=(corpus_file,),
+    dry_run={"seeds": 2, "eval_batches": 1},
 )(distill)
 
 

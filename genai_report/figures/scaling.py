@@ -61,7 +61,7 @@ artifact(
         "smoke": Adaptation(ranks=(1, 4), steps=4, batch_size=4, seeds=2, train_lines=400,
                             eval_lines=100, eval_batches=1),
         "quick": Adaptation(),
-        # ~240 s on one H100 by the dry run's estimate (4 methods x 3 seeds x 400 steps)
+        # sized from the dry run's per-step estimate on one H100 to stay near a node's 240 s
         "full": Adaptation(ranks=(1, 8, 64), steps=400, batch_size=16, lr_full=3e-5,
                            lr_lora=2e-4, train_lines=100_000, eval_lines=10_000,
                            eval_batches=20, evals=8),

@@ -1,7 +1,9 @@
 """Chapter benchmark: one chapter's figures built from an empty cache, then again, cached.
 
 A chapter is the set of figure nodes whose names start with a prefix (``families-``,
-``transformers-``...), together with every node they depend on. The script runs
+``transformers-``...), together with every node they depend on; several prefixes make one
+section of several pages (the figures beyond text and pixels: ``multimodal fields vit
+types-audio``). The script runs
 ``genai-report figures --only ...`` twice in a scratch cache, in a subprocess as a user
 would, and prints:
 
@@ -19,6 +21,7 @@ within 4. Run it with nothing else busy on the machine::
     python benchmarks/bench_chapter.py families
     python benchmarks/bench_chapter.py transformers --jobs 2
     python benchmarks/bench_chapter.py applications --jobs 2 --given digits-
+    python benchmarks/bench_chapter.py multimodal fields vit types-audio --jobs 2
 """
 
 from __future__ import annotations
@@ -36,13 +39,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def chapter_nodes(prefix: str) -> list[str]:
-    """Names of the figure nodes of a chapter (names starting with ``prefix-``)."""
+def chapter_nodes(prefixes: list[str]) -> list[str]:
+    """Names of the figure nodes of a chapter (named ``prefix`` or ``prefix-...``)."""
     from genai_report.pipeline.registry import load_registry
 
-    names = sorted(n for n in load_registry().nodes if n.startswith(f"{prefix}-"))
-    if not names:
-        raise SystemExit(f"No node name starts with '{prefix}-'; see `genai-report list`.")
+    nodes = load_registry().nodes
+    names = []
+    for prefix in prefixes:
+        found = sorted(n for n, node in nodes.items()
+                       if (n == prefix or n.startswith(f"{prefix}-")) and node.kind == "figure")
+        if not found:
+            raise SystemExit(f"No figure name starts with '{prefix}-'; see `genai-report list`.")
+        names += found
     return names
 
 
@@ -78,7 +86,8 @@ def run(names: list[str], cache: Path, profile: str, jobs: int) -> tuple[float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("chapter", help="node-name prefix, e.g. families or transformers")
+    parser.add_argument("chapter", nargs="+",
+                        help="node-name prefix(es), e.g. families or transformers")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--given", action="append", default=[], metavar="PREFIX",
@@ -102,7 +111,7 @@ def main() -> None:
         cached, log = run(names, cache, args.profile, args.jobs)
         reran = log.count(" done in ")
 
-    print(f"chapter '{args.chapter}', profile {args.profile}, --jobs {args.jobs}: "
+    print(f"chapter '{' '.join(args.chapter)}', profile {args.profile}, --jobs {args.jobs}: "
           f"{len(names)} figures, {len(times)} nodes with dependencies")
     if given:
         print(f"given (built first, untimed): {', '.join(given)}")

@@ -2,6 +2,11 @@
 
 * ``[[figure:NAME]]`` on a line of its own places a figure (its first image) with caption,
   provenance line and a "reproduce" command; ``[[figure:NAME:FILE]]`` picks another image.
+* ``[[audio:NAME]]`` on a line of its own lists a figure's ``.wav`` outputs as audio
+  players (``<audio controls preload="none">``, served from the site itself): files named
+  ``KIND-LABEL.wav`` form a table with a row per label and a column per kind (say
+  ``real-low-tone.wav``, ``model-low-tone.wav``), other names one row each.
+  ``[[audio:NAME:FILE.wav]]`` places one player.
 * ``[[metric:NAME.key.sub]]`` or ``[[metric:NAME.key:FORMAT]]`` quotes a number from a node's
   record (``FORMAT`` is a Python format spec such as ``.2f``; list items by index). A
   metric measured over seeds renders as ``mean ± sd (n seeds)``.
@@ -33,6 +38,7 @@ from genai_report.metrics.seeds import is_over_seeds
 from genai_report.utils import did_you_mean
 
 FIGURE_RE = re.compile(r"^(?P<indent>[ \t]*)\[\[figure:(?P<name>[^\]:]+)(?::(?P<file>[^\]]+))?\]\]\s*$")
+AUDIO_RE = re.compile(r"^\s*\[\[audio:(?P<name>[^\]:]+)(?::(?P<file>[^\]]+))?\]\]\s*$")
 BLOCK_NAMES = ("bibliography", "provenance-table", "estimate-table")
 BLOCK_RE = re.compile(r"^\s*\[\[(?P<what>" + "|".join(BLOCK_NAMES) + r")\]\]\s*$")
 _METRIC = r"\[\[(?P<kind>metric|param):(?P<path>[^\]:]+)(?::(?P<fmt>[^\]]*))?\]\]"
@@ -53,11 +59,12 @@ INLINE_CODE_RE = re.compile(r"(`+)(?:.+?)\1")
 VALID_FORMS = (
     "[[figure:NAME]] (on a line of its own), [[metric:NODE.KEY]] or "
     "[[metric:NODE.KEY:FORMAT]], [[param:NODE.FIELD]], [[check: EXPR]] or "
-    "[[check: EXPR | profiles=P1,P2]], and [[bibliography]] / [[provenance-table]] / "
+    "[[check: EXPR | profiles=P1,P2]], [[audio:NAME]] or [[audio:NAME:FILE.wav]] (audio "
+    "players, on a line of its own), and [[bibliography]] / [[provenance-table]] / "
     "[[estimate-table]] "
     "(on lines of their own)"
 )
-FORM_NAMES = ("figure", "metric", "param", "check", *BLOCK_NAMES)
+FORM_NAMES = ("figure", "audio", "metric", "param", "check", *BLOCK_NAMES)
 
 
 @dataclass
@@ -118,6 +125,8 @@ class Resolvers:
             ``estimate-table``.
         check: ``(body) -> HTML`` for a ``[[check: ...]]`` (may raise :class:`FormWarning`);
             without it, checks are errors.
+        audio: ``(name, file | None) -> HTML`` for ``[[audio:...]]`` players; without it,
+            audio forms are errors.
     """
 
     figure: Callable[[str, str | None, int], str]
@@ -126,6 +135,7 @@ class Resolvers:
     cite: Callable[[list[str]], str]
     block: Callable[[str], str]
     check: Callable[[str], str] | None = None
+    audio: Callable[[str, str | None], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -133,13 +143,14 @@ class Form:
     """One form found on a page by :func:`scan`.
 
     Attributes:
-        kind: ``figure``, ``block``, ``metric``, ``param``, ``check``, ``cite`` or
-            ``unknown`` (double brackets that are no valid form: an error).
+        kind: ``figure``, ``audio``, ``block``, ``metric``, ``param``, ``check``, ``cite``
+            or ``unknown`` (double brackets that are no valid form: an error).
         line: its line in the source file.
         source: the form as written.
         target: the figure name, metric or param path, check body, block name, or (for
             ``unknown``) the text between the brackets.
-        option: the figure's image file or the metric's format, if given.
+        option: the figure's image file, the audio form's WAV file or the metric's format,
+            if given.
         keys: the citation keys.
     """
 
@@ -209,6 +220,10 @@ def _line_forms(number: int, line: str) -> list[str | Form]:
     if fig:
         return [Form("figure", number, line.strip(), fig.group("name").strip(),
                      (fig.group("file") or "").strip() or None)]
+    snd = AUDIO_RE.match(line)
+    if snd:
+        return [Form("audio", number, line.strip(), snd.group("name").strip(),
+                     (snd.group("file") or "").strip() or None)]
     blk = BLOCK_RE.match(line)
     if blk:
         return [Form("block", number, line.strip(), blk.group("what"))]
@@ -263,8 +278,9 @@ def scan(markdown: str, first_line: int = 1) -> list[Form]:
 def unknown_form_message(form: Form) -> str:
     """Why an ``unknown`` form is not one of the report's forms, and the valid forms."""
     head = form.target.split(":", 1)[0].strip()
-    if head == "figure":
-        why = (f"A figure goes on a line of its own: move `{form.source}` to its own line, "
+    if head in ("figure", "audio"):
+        what = "A figure" if head == "figure" else "An audio player list"
+        why = (f"{what} goes on a line of its own: move `{form.source}` to its own line, "
                "with blank lines around it.")
     elif head in BLOCK_NAMES:
         why = f"`{form.source}` goes on a line of its own."
@@ -309,6 +325,9 @@ def transform(markdown: str, page: str, resolve: Resolvers, first_line: int = 1)
             rendered = _render(result, page, head, True,
                                lambda f=head, n=number: resolve.figure(f.target, f.option, n))
             out.extend(["", rendered, ""])
+        elif isinstance(head, Form) and head.kind == "audio":
+            out.extend(["", _render(result, page, head, True,
+                                    lambda f=head: _audio_players(resolve, f)), ""])
         elif isinstance(head, Form) and head.kind == "block":
             out.append(resolve.block(head.target))
         else:
@@ -336,6 +355,13 @@ def _render_inline(form: Form, page: str, resolve: Resolvers, result: TransformR
     message = unknown_form_message(form)
     result.errors.append(MarkupError(page, form.line, message, "markup"))
     return _error_html(message, inline=True)
+
+
+def _audio_players(resolve: Resolvers, form: Form) -> str:
+    if resolve.audio is None:
+        raise FormError("Audio players are not rendered here (no audio resolver).",
+                        kind="markup")
+    return resolve.audio(form.target, form.option)
 
 
 def _raise(exc: Exception) -> Any:
@@ -432,3 +458,34 @@ def format_value(value: Any, fmt: str | None) -> str:
         raise LookupError("Metric is a collection, not a value; quote one of its items "
                           "(add .key or .index to the path).")
     return str(value)
+
+
+def audio_table(files: list[tuple[str, str]]) -> str:
+    """HTML of labelled audio players for ``(file name, URL)`` pairs.
+
+    Files all named ``KIND-LABEL.wav`` form a grid (a row per label, a column per kind, in
+    order of first appearance); otherwise each file is a row labelled with its name. Every
+    player is ``<audio controls preload="none">``, so nothing loads until it is played.
+    """
+    def player(name: str, url: str, label: str) -> str:
+        return (f'<audio controls preload="none" src="{attr_escape(url)}" '
+                f'aria-label="{attr_escape(label)}" data-file="{attr_escape(name)}"></audio>')
+
+    stems = [name.rsplit(".", 1)[0] for name, _ in files]
+    if files and all("-" in s.strip("-") for s in stems):
+        split = [s.split("-", 1) for s in stems]
+        kinds = list(dict.fromkeys(k for k, _ in split))
+        labels = list(dict.fromkeys(lab for _, lab in split))
+        cell = {(k, lab): (name, url) for (k, lab), (name, url) in zip(split, files, strict=True)}
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in kinds)
+        rows = []
+        for lab in labels:
+            words = lab.replace("-", " ")
+            tds = "".join(f"<td>{player(*cell[k, lab], f'{k}: {words}')}</td>"
+                          if (k, lab) in cell else "<td></td>" for k in kinds)
+            rows.append(f"<tr><th>{html.escape(words)}</th>{tds}</tr>")
+        return (f'<table class="genai-audio"><thead><tr><th></th>{head}</tr></thead>'
+                f"<tbody>{''.join(rows)}</tbody></table>")
+    rows = [f"<tr><th>{html.escape(name)}</th><td>{player(name, url, name)}</td></tr>"
+            for name, url in files]
+    return f'<table class="genai-audio"><tbody>{"".join(rows)}</tbody></table>'

@@ -5,7 +5,8 @@
   keeps serving and shows each failed figure as a visible placeholder.
 * ``on_files`` serves figure outputs straight from the cache (``File.generated``), so
   nothing is written into ``docs/`` and ``mkdocs serve`` does not rebuild in a loop.
-* ``on_page_markdown`` renders ``[[figure:...]]``, ``[[metric:...]]``, ``[[param:...]]``,
+* ``on_page_markdown`` renders ``[[figure:...]]``, ``[[audio:...]]`` (a figure's WAV outputs
+  as audio players), ``[[metric:...]]``, ``[[param:...]]``,
   ``[[check:...]]``, ``[@key]`` and the ``[[bibliography]]`` / ``[[provenance-table]]``
   blocks. An unknown reference or a malformed form fails the build with its page and line
   (front matter counted); so does a false claim in the ``quick`` and ``full`` profiles
@@ -57,6 +58,7 @@ from genai_report.mkdocs_plugin.markup import (
     MarkupError,
     Resolvers,
     attr_escape,
+    audio_table,
     format_value,
     lookup_path,
     transform,
@@ -244,7 +246,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
                                                 abs_src_path=str(entry / out)))
             if node.kind != "figure":
                 continue
-            for out in (*node.images, "record.json"):
+            for out in (*node.images, *node.sounds, "record.json"):
                 if (entry / out).is_file():
                     files.append(File.generated(config, f"figures/{name}/{out}",
                                                 abs_src_path=str(entry / out)))
@@ -273,6 +275,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             cite=partial(self._cite, page, files),
             block=self._block,
             check=self._check,
+            audio=partial(self._audio, page),
         )
         first_line = _first_body_line(page, markdown)
         result = transform(markdown, f"docs/{src}", resolvers, first_line=first_line)
@@ -390,6 +393,29 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             f"</details></figcaption></figure>"
         )
         return "".join(parts)
+
+    def _audio(self, page: Page, name: str, file: str | None) -> str:
+        """Render ``[[audio:NAME]]`` / ``[[audio:NAME:FILE]]``: players of a figure's WAVs."""
+        node = self._node(name)
+        if node.kind != "figure":
+            raise LookupError(f"'{name}' is an artifact, not a figure; only a figure's WAV "
+                              "outputs are served with the site. Place a figure that copies "
+                              "them.")
+        if not node.sounds:
+            raise LookupError(f"Figure '{name}' has no WAV output; list .wav files in its "
+                              "outputs= to place audio players.")
+        if file is not None and file not in node.sounds:
+            raise LookupError(f"Figure '{name}' has no sound '{file}'."
+                              f"{did_you_mean(file, node.sounds)} It has "
+                              f"{', '.join(node.sounds)}.")
+        if self.records.get(name) is None:
+            if name in self.failures:
+                return '<p class="genai-error">⚠ audio unavailable (node failed)</p>'
+            raise LookupError(
+                f"Figure '{name}' has no output for profile '{self.profile}'. Run "
+                f"`genai-report figures --profile {self.profile} --only {name}`.")
+        chosen = [file] if file else list(node.sounds)
+        return audio_table([(f, _relative(page, f"figures/{name}/{f}")) for f in chosen])
 
     def _metric(self, path: str, fmt: str | None) -> str:
         return self._quote(path, fmt, "metric")

@@ -88,6 +88,7 @@ class Resources:
             return cls(**value)
         raise ConfigError(f"resources must be a Resources or a mapping, got {value!r}.")
 _IMAGE_SUFFIXES = (".svg", ".png", ".jpg", ".jpeg", ".gif", ".webp")
+_SOUND_SUFFIXES = (".wav",)
 
 
 def params_to_jsonable(params: Any) -> Any:
@@ -152,6 +153,12 @@ class Node:
     def images(self) -> tuple[str, ...]:
         """The outputs that are images, in declaration order."""
         return tuple(o for o in self.outputs if o.lower().endswith(_IMAGE_SUFFIXES))
+
+    @property
+    def sounds(self) -> tuple[str, ...]:
+        """The outputs that are sound files (``.wav``), in declaration order; a figure's are
+        served with its images and placed with ``[[audio:NAME]]``."""
+        return tuple(o for o in self.outputs if o.lower().endswith(_SOUND_SUFFIXES))
 
     def params_for(self, profile: str) -> Any:
         """Parameters for ``profile``."""

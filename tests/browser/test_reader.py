@@ -149,3 +149,41 @@ def test_screenshot_of_each_chapter(page, built_site, site_url):
     assert taken, "no chapter page from mkdocs.yml's nav was found in the built site"
     for name in taken:
         assert (SCREENSHOTS / name).stat().st_size > 1000
+
+
+# Every <audio> player of the page: its source's origin, the HTTP status and first bytes of
+# fetching it, and whether the browser can read its metadata (a decodable WAV).
+PROBE_AUDIO = """
+async () => Promise.all(Array.from(document.querySelectorAll("audio")).map(async a => {
+  const url = new URL(a.getAttribute("src"), document.baseURI);
+  const res = await fetch(url);
+  const head = new Uint8Array(await res.arrayBuffer()).slice(0, 12);
+  a.preload = "metadata";
+  const ready = await new Promise(done => {
+    if (a.readyState >= 1) { done(true); return; }
+    a.addEventListener("loadedmetadata", () => done(true), {once: true});
+    a.addEventListener("error", () => done(false), {once: true});
+    setTimeout(() => done(a.readyState >= 1), 5000);
+    a.load();
+  });
+  return {src: url.href, sameOrigin: url.origin === location.origin, status: res.status,
+          riff: String.fromCharCode(...head.slice(0, 4)) + String.fromCharCode(...head.slice(8)),
+          controls: a.controls, ready, duration: a.duration};
+}))
+"""
+
+
+def test_audio_players_load_their_wavs_from_the_host(page, built_site, site_url):
+    with_audio = [p for p in site_pages(built_site) if "<audio" in (
+        built_site / p / "index.html" if not p.endswith(".html") else built_site / p).read_text()]
+    assert with_audio, "no page of the built site has an audio player ([[audio:...]])"
+    page.goto(site_url + with_audio[0], wait_until="load")
+    players = page.evaluate(PROBE_AUDIO)
+    assert players, f"/{with_audio[0]}: no <audio> element in the rendered page"
+    bad = [p for p in players if not (p["sameOrigin"] and p["status"] == 200
+                                      and p["riff"] == "RIFFWAVE" and p["controls"]
+                                      and p["ready"] and p["duration"] > 0)]
+    assert not bad, f"/{with_audio[0]}: players that do not load from the host: {bad}"
+    # A media element cancels its own pending range request when load() restarts it.
+    failed = [f for f in page.log.failed if not f.startswith("net::ERR_ABORTED")]
+    assert not page.log.off_host and not failed, page.log

@@ -11,6 +11,7 @@ from genai_report.mkdocs_plugin.markup import (
     FormError,
     FormWarning,
     Resolvers,
+    figure_labels,
     format_value,
     lookup_path,
     scan,
@@ -205,3 +206,37 @@ def test_notebook_pages_lose_off_host_scripts_and_get_mathml():
     assert 'console.log("local")' in out  # local scripts are kept
     assert out.count("<math") == 2 and 'display="block"' in out
     assert '<pre>price = "$x$"</pre>' in out  # code is not maths
+
+
+def test_figure_references_render_through_their_resolver_and_fail_when_unknown():
+    def ref(name):
+        if name != "known":
+            raise LookupError(f"Unknown figure '{name}'.")
+        return "<a>Figure 2.1</a>"
+
+    res = transform("As [[ref:known]] shows, and [[ref:nope]] does not.\n`[[ref:nope]]`",
+                    "docs/p.md", Resolvers(figure=None, metric=None, param=None, cite=None,
+                                           block=None, ref=ref))
+    assert res.markdown.startswith("As <a>Figure 2.1</a> shows")
+    assert res.refs == ["known", "nope"]
+    assert [(e.line, e.message) for e in res.errors] == [(1, "Unknown figure 'nope'.")]
+    assert [f.kind for f in scan("See [[ref:known]].")] == ["ref"]
+    no_resolver = transform("[[ref:known]]", "docs/p.md", _resolvers())
+    assert "no ref resolver" in no_resolver.errors[0].message
+
+
+def test_figures_are_numbered_by_chapter_in_reading_order(tmp_path: Path):
+    pages = {
+        "home.md": "No figures here.\n",
+        "a1.md": "[[figure:x]]\n\nText [[ref:z]].\n\n[[figure:y]]\n",
+        "a2.md": "```\n[[figure:in-code]]\n```\n[[figure:z]]\n[[figure:x]]\n",
+        "b.md": "[[figure:w]]\n",
+    }
+    for name, text in pages.items():
+        (tmp_path / name).write_text(text)
+    order = [("0", "home.md"), ("1", "a1.md"), ("1", "a2.md"), ("2", "b.md"),
+             ("3", "missing.md")]
+    labels = figure_labels([(c, str(tmp_path / n)) for c, n in order])
+    assert {k: v[0] for k, v in labels.items()} == {"x": "1.1", "y": "1.2", "z": "1.3",
+                                                     "w": "2.1"}
+    assert labels["x"][1] == str(tmp_path / "a1.md")  # its first placement

@@ -60,6 +60,8 @@ It ran with n = [[param:good.n]].
 Inline maths $a^2 + b^2$.
 
 [[figure:good]]
+
+As [[ref:good]] shows.
 """
 
 
@@ -111,6 +113,8 @@ def test_small_site_places_figures_metrics_citations_and_maths(small_site):
     assert "Knuth, 1984" in html
     assert html.count("<math") >= 2  # the page's maths and the caption's
     assert "smoke profile · cpu" in html
+    assert '<strong>Figure 1.1.</strong>' in html and 'id="figure-good"' in html
+    assert '<a class="genai-ref" href="#figure-good">Figure 1.1</a> shows' in html
     assert "genai-report figures --profile smoke --only good --force" in html
     # Nothing was written into docs/ (mkdocs serve would loop).
     assert sorted(p.name for p in (small_site / "docs").iterdir()) == ["index.md"]

@@ -7,6 +7,8 @@
   ``KIND-LABEL.wav`` form a table with a row per label and a column per kind (say
   ``real-low-tone.wav``, ``model-low-tone.wav``), other names one row each.
   ``[[audio:NAME:FILE.wav]]`` places one player.
+* ``[[ref:NAME]]`` in a sentence refers to a placed figure by its number ("Figure 3.2"), as
+  a link to it wherever it is placed; figures are numbered by chapter across the report.
 * ``[[metric:NAME.key.sub]]`` or ``[[metric:NAME.key:FORMAT]]`` quotes a number from a node's
   record (``FORMAT`` is a Python format spec such as ``.2f``; list items by index). A
   metric measured over seeds renders as ``mean ± sd (n seeds)``.
@@ -45,12 +47,13 @@ _METRIC = r"\[\[(?P<kind>metric|param):(?P<path>[^\]:]+)(?::(?P<fmt>[^\]]*))?\]\
 #: A check's body may hold ``[0]`` / ``["a"]`` indexes and quoted strings.
 _STRING = r"\"[^\"\n]*\"|'[^'\n]*'"
 _CHECK = (rf"\[\[check:(?P<body>(?:{_STRING}|\[(?:{_STRING}|[^\[\]\n])*\]|[^\[\]\n\"'])*)\]\]")
+_REF = r"\[\[ref:(?P<ref>[^\]\s:]+)\]\]"
 _CITE = r"\[(?P<cite>@[\w:.\-/]+(?:\s*;\s*@[\w:.\-/]+)*)\](?![(\[])"
 METRIC_RE = re.compile(_METRIC)
 CHECK_RE = re.compile(_CHECK)
 CITE_RE = re.compile(_CITE.replace("?P<cite>", "?P<body>"))
 #: One inline form; anything else in double brackets is ``unknown`` (an error).
-INLINE_RE = re.compile(rf"(?P<check>{_CHECK})|(?P<metric>{_METRIC})|{_CITE}"
+INLINE_RE = re.compile(rf"(?P<check>{_CHECK})|(?P<metric>{_METRIC})|{_REF}|{_CITE}"
                        r"|\[\[(?P<unknown>[^\n]*?)\]\]")
 FENCE_RE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})")
 INLINE_CODE_RE = re.compile(r"(`+)(?:.+?)\1")
@@ -59,12 +62,12 @@ INLINE_CODE_RE = re.compile(r"(`+)(?:.+?)\1")
 VALID_FORMS = (
     "[[figure:NAME]] (on a line of its own), [[metric:NODE.KEY]] or "
     "[[metric:NODE.KEY:FORMAT]], [[param:NODE.FIELD]], [[check: EXPR]] or "
-    "[[check: EXPR | profiles=P1,P2]], [[audio:NAME]] or [[audio:NAME:FILE.wav]] (audio "
+    "[[check: EXPR | profiles=P1,P2]], [[ref:FIGURE]], [[audio:NAME]] or [[audio:NAME:FILE.wav]] (audio "
     "players, on a line of its own), and [[bibliography]] / [[provenance-table]] / "
     "[[estimate-table]] "
     "(on lines of their own)"
 )
-FORM_NAMES = ("figure", "audio", "metric", "param", "check", *BLOCK_NAMES)
+FORM_NAMES = ("figure", "audio", "ref", "metric", "param", "check", *BLOCK_NAMES)
 
 
 @dataclass
@@ -127,6 +130,8 @@ class Resolvers:
             without it, checks are errors.
         audio: ``(name, file | None) -> HTML`` for ``[[audio:...]]`` players; without it,
             audio forms are errors.
+        ref: ``(figure name) -> HTML`` for a ``[[ref:...]]`` cross-reference; without it,
+            references are errors.
     """
 
     figure: Callable[[str, str | None, int], str]
@@ -136,6 +141,7 @@ class Resolvers:
     block: Callable[[str], str]
     check: Callable[[str], str] | None = None
     audio: Callable[[str, str | None], str] | None = None
+    ref: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -143,11 +149,12 @@ class Form:
     """One form found on a page by :func:`scan`.
 
     Attributes:
-        kind: ``figure``, ``audio``, ``block``, ``metric``, ``param``, ``check``, ``cite``
-            or ``unknown`` (double brackets that are no valid form: an error).
+        kind: ``figure``, ``audio``, ``block``, ``ref``, ``metric``, ``param``, ``check``,
+            ``cite`` or ``unknown`` (double brackets that are no valid form: an error).
         line: its line in the source file.
         source: the form as written.
-        target: the figure name, metric or param path, check body, block name, or (for
+        target: the figure name (placed or referred to), metric or param path, check body,
+            block name, or (for
             ``unknown``) the text between the brackets.
         option: the figure's image file, the audio form's WAV file or the metric's format,
             if given.
@@ -173,6 +180,7 @@ class TransformResult:
     metrics: list[str] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -247,6 +255,8 @@ def _inline_forms(number: int, text: str) -> list[str | Form]:
             form = Form("check", number, source, m.group("body").strip())
         elif m.group("metric") is not None:
             form = Form(m.group("kind"), number, source, m.group("path").strip(), m.group("fmt"))
+        elif m.group("ref") is not None:
+            form = Form("ref", number, source, m.group("ref").strip())
         elif m.group("cite") is not None:
             keys = tuple(k.strip().lstrip("@") for k in m.group("cite").split(";"))
             form = Form("cite", number, source, keys=keys)
@@ -342,6 +352,9 @@ def _render_inline(form: Form, page: str, resolve: Resolvers, result: TransformR
         result.metrics.append(form.target)
         resolver = resolve.metric if form.kind == "metric" else resolve.param
         return _render(result, page, form, False, lambda: resolver(form.target, form.option))
+    if form.kind == "ref":
+        result.refs.append(form.target)
+        return _render(result, page, form, False, lambda: _reference(resolve, form))
     if form.kind == "cite":
         result.citations.extend(form.keys)
         return _render(result, page, form, False, lambda: resolve.cite(list(form.keys)))
@@ -355,6 +368,45 @@ def _render_inline(form: Form, page: str, resolve: Resolvers, result: TransformR
     message = unknown_form_message(form)
     result.errors.append(MarkupError(page, form.line, message, "markup"))
     return _error_html(message, inline=True)
+
+
+def _reference(resolve: Resolvers, form: Form) -> str:
+    if resolve.ref is None:
+        raise FormError("Figure references are not rendered here (no ref resolver).",
+                        kind="markup")
+    return resolve.ref(form.target)
+
+
+def figure_labels(pages: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """Number the figures of the report by chapter: ``{name: (label, page)}``.
+
+    Args:
+        pages: ``(chapter key, page path)`` for every page in reading order, with the Markdown
+            of each readable at ``page path``; the chapter key groups pages into chapters
+            (say the top-level navigation entry).
+
+    Returns:
+        For each figure placed somewhere, ``("C.K", page path)``: ``C`` counts the chapters
+        that place figures, in order, and ``K`` the figures within the chapter; a figure
+        placed on several pages keeps the number of its first placement.
+    """
+    from pathlib import Path
+
+    labels: dict[str, tuple[str, str]] = {}
+    chapters: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for chapter, path in pages:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for form in scan(text):
+            if form.kind != "figure" or form.target in labels:
+                continue
+            number = chapters.setdefault(chapter, len(chapters) + 1)
+            counts[chapter] = counts.get(chapter, 0) + 1
+            labels[form.target] = (f"{number}.{counts[chapter]}", path)
+    return labels
 
 
 def _audio_players(resolve: Resolvers, form: Form) -> str:

@@ -59,6 +59,7 @@ from genai_report.mkdocs_plugin.markup import (
     Resolvers,
     attr_escape,
     audio_table,
+    figure_labels,
     format_value,
     lookup_path,
     transform,
@@ -108,6 +109,8 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         self.code_error: str | None = None
         self.unverified: list[MarkupError] = []
         self.placed: dict[str, list[str]] = {}
+        self.figure_labels: dict[str, tuple[str, str]] = {}
+        self.page_urls: dict[str, str] = {}
         self.bibliography: Bibliography | None = None
 
     # -- configuration -------------------------------------------------------------------
@@ -259,6 +262,15 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             inner = getattr(f, "file", None)
             if isinstance(inner, File) and inner.generated_by and inner.abs_src_path:
                 f.abs_src_path = inner.abs_src_path
+        # Number the figures by chapter (top-level navigation entry) across the report.
+        pages, self.page_urls = [], {}
+        for chapter, item in enumerate(nav.items):
+            for page in _nav_pages(item):
+                path = page.file.abs_src_path
+                if path and page.file.src_uri.endswith(".md"):
+                    pages.append((str(chapter), path))
+                    self.page_urls[path] = page.file.url
+        self.figure_labels = figure_labels(pages)
         return nav
 
     # -- pages ---------------------------------------------------------------------------
@@ -276,6 +288,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             block=self._block,
             check=self._check,
             audio=partial(self._audio, page),
+            ref=partial(self._ref, page),
         )
         first_line = _first_body_line(page, markdown)
         result = transform(markdown, f"docs/{src}", resolvers, first_line=first_line)
@@ -376,6 +389,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             )
         url = _relative(page, f"figures/{name}/{image}")
         caption = " ".join(x for x in (node.title, node.caption) if x)
+        label = self.figure_labels.get(name, (str(number), ""))[0]
         provenance = (
             f"{rec.profile} profile · {html.escape(rec.device)} · {rec.wall_time_s:.1f} s · "
             f"commit {html.escape(rec.git_commit)} · {rec.created[:10]}"
@@ -385,7 +399,9 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             f'<figure class="genai-figure" id="figure-{name}">'
             f'<a class="genai-figure-link" href="{url}" title="Open full size">'
             f'<img src="{url}" alt="{html.escape(node.alt)}" loading="lazy"></a>'
-            f"<figcaption><strong>Figure {number}.</strong> {_inline_markdown(caption)}"
+            f'<figcaption><a class="genai-figure-number" href="#figure-{name}" '
+            f'title="Link to this figure"><strong>Figure {label}.</strong></a> '
+            f"{_inline_markdown(caption)}"
             f'<span class="genai-provenance">{provenance} · '
             f'<a href="{record_url}">record</a></span>'
             f'<details class="genai-reproduce"><summary>Reproduce</summary>'
@@ -393,6 +409,20 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             f"</details></figcaption></figure>"
         )
         return "".join(parts)
+
+    def _ref(self, page: Page, name: str) -> str:
+        """``Figure C.K`` as a link to figure ``name`` where it is placed."""
+        node = self._node(name)
+        if node.kind != "figure":
+            raise LookupError(f"'{name}' is an artifact, not a figure; refer to a figure.")
+        if name not in self.figure_labels:
+            raise LookupError(f"Figure '{name}' is not placed on any page of the navigation; "
+                              f"place it with [[figure:{name}]] before referring to it.")
+        label, path = self.figure_labels[name]
+        target = self.page_urls.get(path, "")
+        here = target == page.file.url
+        href = f"#figure-{name}" if here else f"{_relative(page, target or '.')}#figure-{name}"
+        return f'<a class="genai-ref" href="{attr_escape(href)}">Figure {label}</a>'
 
     def _audio(self, page: Page, name: str, file: str | None) -> str:
         """Render ``[[audio:NAME]]`` / ``[[audio:NAME:FILE]]``: players of a figure's WAVs."""
@@ -577,6 +607,13 @@ def estimate_table(data: dict[str, Any], shown_over_s: float = 5.0) -> str:
         + (f"; {len(failed)} failed: {', '.join(f'`{n}`' for n in failed)}." if failed
            else "."))
     return "\n".join(["", summary, "", *rows, ""])
+
+
+def _nav_pages(item) -> list:
+    """The pages under a navigation item, in order (the item itself if it is a page)."""
+    if getattr(item, "children", None):
+        return [p for child in item.children for p in _nav_pages(child)]
+    return [item] if getattr(item, "file", None) is not None else []
 
 
 def _relative(page: Page, target: str) -> str:

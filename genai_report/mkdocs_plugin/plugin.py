@@ -89,6 +89,8 @@ log = get_plugin_logger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
 CSS = "assets/genai-report.css"
+JS = "assets/genai-report.js"
+"""Click-to-zoom for figures (a small lightbox of our own: no script from off the host)."""
 TUTORIALS = "tutorials"
 PACKAGE_DIR = Path(genai_report.__file__).parent
 
@@ -132,6 +134,8 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         self.bibliography = self._load_bibliography()
         if CSS not in config.extra_css:
             config.extra_css.append(CSS)
+        if JS not in [str(x) for x in config.extra_javascript]:
+            config.extra_javascript.append(JS)
         log.info("Figures: profile '%s', device '%s', cache %s.", self.profile, self.device,
                  self.cache_dir)
         return config
@@ -237,6 +241,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         if not self.config.enabled or self.pipeline is None:
             return files
         files.append(File.generated(config, CSS, abs_src_path=str(ASSETS / "genai-report.css")))
+        files.append(File.generated(config, JS, abs_src_path=str(ASSETS / "genai-report.js")))
         for name in self.records:
             node = self.pipeline.registry.nodes.get(name)
             if node is None:

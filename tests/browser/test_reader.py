@@ -187,3 +187,24 @@ def test_audio_players_load_their_wavs_from_the_host(page, built_site, site_url)
     # A media element cancels its own pending range request when load() restarts it.
     failed = [f for f in page.log.failed if not f.startswith("net::ERR_ABORTED")]
     assert not page.log.off_host and not failed, page.log
+
+
+def test_a_figure_opens_full_size_and_closes_again(page, built_site, site_url):
+    with_figure = [p for p in site_pages(built_site) if "genai-figure-link" in (
+        built_site / p / "index.html" if not p.endswith(".html") else built_site / p).read_text()]
+    assert with_figure, "no page of the built site places a figure"
+    page.goto(site_url + with_figure[0], wait_until="load")
+    link = page.locator("a.genai-figure-link").first
+    href = link.get_attribute("href")
+    link.click()
+    box = page.locator(".genai-lightbox")
+    box.wait_for(state="visible")
+    assert box.locator("img").get_attribute("src") == href
+    assert page.evaluate("document.querySelector('.genai-lightbox img').naturalWidth") > 0
+    assert page.url.startswith(site_url + with_figure[0])  # stayed on the page
+    page.keyboard.press("Escape")
+    assert page.locator(".genai-lightbox").count() == 0
+    link.click()
+    page.locator(".genai-lightbox").click()  # a click anywhere closes it too
+    assert page.locator(".genai-lightbox").count() == 0
+    assert not page.log.console_errors and not page.log.page_errors, page.log

@@ -1,0 +1,51 @@
+/* genai-report: click a figure to see it full size (a lightbox), Escape or a click closes it.
+   No external script: the site makes no request off the host. */
+(function () {
+  "use strict";
+  var box = null;
+
+  function close() {
+    if (!box) return;
+    box.remove();
+    box = null;
+    document.documentElement.classList.remove("genai-lightbox-open");
+  }
+
+  function open(link) {
+    var img = link.querySelector("img");
+    if (!img) return;
+    close();
+    box = document.createElement("div");
+    box.className = "genai-lightbox";
+    box.setAttribute("role", "dialog");
+    box.setAttribute("aria-modal", "true");
+    box.setAttribute("aria-label", img.alt || "Figure");
+    var big = document.createElement("img");
+    big.src = link.getAttribute("href");
+    big.alt = img.alt;
+    var caption = link.closest("figure") && link.closest("figure").querySelector("figcaption strong");
+    var label = document.createElement("p");
+    label.className = "genai-lightbox-caption";
+    label.textContent = (caption ? caption.textContent + " " : "") + "Press Escape or click to close.";
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "genai-lightbox-close";
+    button.setAttribute("aria-label", "Close");
+    button.textContent = "\u00d7";
+    box.append(big, label, button);
+    box.addEventListener("click", close);
+    document.body.appendChild(box);
+    document.documentElement.classList.add("genai-lightbox-open");
+    button.focus();
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a.genai-figure-link");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    event.preventDefault();
+    open(link);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") close();
+  });
+})();

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--remote", default="origin", help="git remote to push to (default: origin)")
     p.add_argument("--branch", default="gh-pages", help="branch mike commits to (gh-pages)")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="publish from a checkout with uncommitted changes (local previews "
+                        "only: the published commit would not describe the site)")
     return p
 
 
@@ -133,6 +136,14 @@ def release(args: argparse.Namespace) -> int:
     mike = ([str(mike_script)] if mike_script.is_file()
             else [sys.executable, "-c", "import sys; from mike.driver import main; sys.exit(main())"])
     commit = git_commit()
+    if commit.endswith("+dirty") and not args.allow_dirty:
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                cwd=ROOT, text=True, capture_output=True).stdout
+        changed = ", ".join(line[3:] for line in status.splitlines() if line)
+        raise ReleaseError(
+            f"The checkout has uncommitted changes to tracked files ({changed[:300]}): a "
+            "published version names its commit, which would not describe it. Commit or "
+            "stash them and release again (or pass --allow-dirty for a local preview).")
     # 1. Figures: only what is stale runs (nothing, with a restored cache).
     _run([*cli, "figures", "--profile", profile, "--device", args.device, "--no-progress"],
          env=env, dry_run=args.dry_run)

@@ -112,6 +112,19 @@ def test_a_bad_version_is_refused_with_the_valid_forms(scratch, version):
     assert f"Version '{version}' is neither 'dev' nor MAJOR.MINOR" in out.stderr
 
 
+def test_a_checkout_with_uncommitted_changes_is_not_published(scratch):
+    repo, _ = scratch
+    readme = repo / "README.md"
+    readme.write_text(readme.read_text() + "\nAn edit nobody committed.\n")
+    out = release(repo, "1.2", "--dry-run")
+    assert out.returncode == 2
+    assert "uncommitted changes to tracked files (README.md)" in out.stderr
+    assert "Commit or stash them" in out.stderr
+    preview = release(repo, "1.2", "--dry-run", "--allow-dirty")
+    assert preview.returncode == 0, preview.stderr
+    assert "+dirty" in preview.stdout
+
+
 def test_a_missing_release_config_is_named(scratch):
     repo, _ = scratch
     out = release(repo, "dev", "--dry-run", "--config-file", "nope.yml")

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import posixpath
+import re
 import sys
 import traceback
 from functools import partial
@@ -83,6 +84,7 @@ from genai_report.pipeline import (
     resolve_settings,
 )
 from genai_report.pipeline.registry import REGISTRY, Node, load_registry
+from genai_report.pipeline.runner import git_commit
 from genai_report.utils import did_you_mean
 
 log = get_plugin_logger(__name__)
@@ -112,6 +114,8 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         self.unverified: list[MarkupError] = []
         self.placed: dict[str, list[str]] = {}
         self.figure_labels: dict[str, tuple[str, str]] = {}
+        self.build_commit: str | None = None
+        self.repo_url: str | None = None
         self.page_urls: dict[str, str] = {}
         self.bibliography: Bibliography | None = None
 
@@ -134,6 +138,13 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         self.bibliography = self._load_bibliography()
         if CSS not in config.extra_css:
             config.extra_css.append(CSS)
+        # The build names its commit once, in the footer; a figure names its own only where
+        # it was made at another one.
+        self.repo_url = config.repo_url or None
+        self.build_commit = git_commit(self.root)
+        built = f"Built from commit {self.build_commit}"
+        if built not in (config.copyright or ""):
+            config.copyright = " · ".join(x for x in (config.copyright, built) if x)
         if JS not in [str(x) for x in config.extra_javascript]:
             config.extra_javascript.append(JS)
         log.info("Figures: profile '%s', device '%s', cache %s.", self.profile, self.device,
@@ -393,27 +404,56 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
                 f"`genai-report figures --profile {self.profile} --only {name}`."
             )
         url = _relative(page, f"figures/{name}/{image}")
-        caption = " ".join(x for x in (node.title, node.caption) if x)
+        title = node.title.strip()
+        if title and title[-1] not in ".!?:":
+            title += "."  # the title is the caption's first sentence
+        caption = " ".join(x for x in (
+            f'<span class="genai-figure-title">{_inline_markdown(title)}</span>' if title else "",
+            _inline_markdown(node.caption) if node.caption else "") if x)
         label = self.figure_labels.get(name, (str(number), ""))[0]
-        provenance = (
-            f"{rec.profile} profile · {html.escape(rec.device)} · {rec.wall_time_s:.1f} s · "
-            f"commit {html.escape(rec.git_commit)} · {rec.created[:10]}"
-        )
+        training = self._training_seconds(name)
+        times = f"plot {rec.wall_time_s:.1f} s" + (
+            f" · training {_duration(training)}" if training else "")
+        own = _commit_link(rec.git_commit, self.repo_url)
+        made = ("" if _same_commit(rec.git_commit, self.build_commit)
+                else f" · made at {own}")
+        provenance = (f"{rec.profile} profile · {html.escape(rec.device)} · {times}{made} · "
+                      f"{rec.created[:10]}")
         record_url = _relative(page, f"figures/{name}/record.json")
+        command = f"genai-report figures --profile {rec.profile} --only {name} --force"
         parts.append(
             f'<figure class="genai-figure" id="figure-{name}">'
             f'<a class="genai-figure-link" href="{url}" title="Open full size">'
             f'<img src="{url}" alt="{html.escape(node.alt)}" loading="lazy"></a>'
             f'<figcaption><a class="genai-figure-number" href="#figure-{name}" '
             f'title="Link to this figure"><strong>Figure {label}.</strong></a> '
-            f"{_inline_markdown(caption)}"
-            f'<span class="genai-provenance">{provenance} · '
-            f'<a href="{record_url}">record</a></span>'
-            f'<details class="genai-reproduce"><summary>Reproduce</summary>'
-            f"<code>genai-report figures --profile {rec.profile} --only {name} --force</code>"
-            f"</details></figcaption></figure>"
+            f"{caption}"
+            f'<div class="genai-provenance">{provenance} · '
+            f'<a href="{record_url}">record</a> · '
+            f'<details class="genai-reproduce"><summary>reproduce</summary>'
+            f'<code class="genai-command">{html.escape(command)}</code> '
+            f'<button type="button" class="genai-copy" data-copy="{attr_escape(command)}" '
+            f'title="Copy the command">copy</button></details></div>'
+            f"</figcaption></figure>"
         )
         return "".join(parts)
+
+    def _training_seconds(self, name: str) -> float:
+        """Wall time of the artifacts (trained models, prepared data) a figure rests on,
+        counted once each, from their records."""
+        assert self.pipeline is not None
+        nodes, seen, todo, total = self.pipeline.registry.nodes, set(), [name], 0.0
+        while todo:
+            current = todo.pop()
+            for dep in nodes[current].deps if current in nodes else ():
+                if dep in seen or dep not in nodes:
+                    continue
+                seen.add(dep)
+                todo.append(dep)
+                rec = self.records.get(dep)
+                if rec is not None and nodes[dep].kind == "artifact":
+                    total += rec.wall_time_s
+        return total
 
     def _ref(self, page: Page, name: str) -> str:
         """``Figure C.K`` as a link to figure ``name`` where it is placed."""
@@ -612,6 +652,29 @@ def estimate_table(data: dict[str, Any], shown_over_s: float = 5.0) -> str:
         + (f"; {len(failed)} failed: {', '.join(f'`{n}`' for n in failed)}." if failed
            else "."))
     return "\n".join(["", summary, "", *rows, ""])
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``12 min`` or ``1.5 h``: a wall time as a reader reads it."""
+    if seconds < 120:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _same_commit(a: str, b: str | None) -> bool:
+    """Whether two recorded commits name the same revision (``+dirty`` aside)."""
+    return b is not None and a.split("+")[0] == b.split("+")[0]
+
+
+def _commit_link(commit: str, repo_url: str | None) -> str:
+    """A recorded commit, linked to the repository's page for it when the site knows one."""
+    sha = commit.split("+")[0]
+    text = html.escape(commit)
+    if repo_url and re.fullmatch(r"[0-9a-f]{7,40}", sha):
+        return f'<a href="{attr_escape(repo_url.rstrip("/"))}/commit/{sha}"><code>{text}</code></a>'
+    return f"<code>{text}</code>"
 
 
 def _nav_pages(item) -> list:

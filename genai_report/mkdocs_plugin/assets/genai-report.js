@@ -1,4 +1,5 @@
-/* genai-report: click a figure to see it full size (a lightbox), Escape or a click closes it.
+/* genai-report: click a figure to see it full size (a lightbox), Escape or a click closes it;
+   "copy" copies a figure's reproduce command.
    No external script: the site makes no request off the host. */
 (function () {
   "use strict";
@@ -44,6 +45,27 @@
     if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
     event.preventDefault();
     open(link);
+  });
+  // "copy" beside a figure's reproduce command.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button.genai-copy");
+    if (!button) return;
+    var text = button.getAttribute("data-copy");
+    var done = function () {
+      button.classList.add("genai-copied");
+      button.textContent = "copied";
+      setTimeout(function () { button.classList.remove("genai-copied"); button.textContent = "copy"; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () {});
+    } else {  // plain-HTTP previews: select the command so that Ctrl+C copies it
+      var code = button.parentElement.querySelector(".genai-command");
+      var range = document.createRange();
+      range.selectNodeContents(code);
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
+      done();
+    }
   });
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") close();

@@ -65,11 +65,24 @@ class Line:
     text: str
 
 
+def _front_matter_lines(markdown: str) -> int:
+    """How many lines a leading YAML front matter block (``---`` ... ``---``) takes; 0 if none."""
+    lines = markdown.split("\n")
+    if not lines or lines[0].strip() != "---":
+        return 0
+    for i, line in enumerate(lines[1:], start=2):
+        if line.strip() in ("---", "..."):
+            return i
+    return 0
+
+
 def _lines_of(page: str, markdown: str) -> Iterator[Line]:
-    """The page's lines outside fenced code blocks, inline code blanked out (the plugin's
-    own reading of a page, :func:`genai_report.mkdocs_plugin.markup.prose_lines`)."""
+    """The page's lines outside fenced code blocks and front matter, inline code blanked out
+    (the plugin's own reading of a page, :func:`genai_report.mkdocs_plugin.markup.prose_lines`)."""
+    skip = _front_matter_lines(markdown)
     for line in prose_lines(markdown):
-        yield Line(page, line.number, line.text)
+        if line.number > skip:
+            yield Line(page, line.number, line.text)
 
 
 def _forms(kind: str | None = None) -> Iterator[tuple[str, Form]]:
@@ -262,7 +275,11 @@ def uncited_numbers(page: str, markdown: str) -> list[str]:
 
 
 def test_the_number_check_catches_what_it_should():
-    page = """# Heading with 0.5 in it
+    page = """---
+search:
+  boost: 0.25
+---
+# Heading with 0.5 in it
 
 Our model reaches 0.93 nats per point. Another sentence [[metric:n.v:.2f]] is fine.
 A claim [[check: a-b.c[0] < 0.5 * a-b.d["x"]]] is checked, not typed.

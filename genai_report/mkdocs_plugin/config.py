@@ -39,5 +39,8 @@ class PluginConfig(Config):
     """A .bib file, or a folder whose .bib files are all read; relative to mkdocs.yml."""
     node_packages = c.ListOfItems(c.Type(str), default=["genai_report.artifacts", "genai_report.figures"])
     """Packages whose modules register the pipeline's nodes."""
+    glossary = c.Type(str, default="glossary.md")
+    """The glossary page (a definition list), relative to ``docs_dir``: the first mention of
+    each of its terms on every other page links to its entry. Empty: no links."""
     require_all_figures_placed = c.Type(bool, default=True)
     """Warn (an error under --strict) when a registered figure is placed on no page."""

@@ -53,6 +53,7 @@ from genai_report.mkdocs_plugin.checks import (
 )
 from genai_report.mkdocs_plugin.citations import Bibliography
 from genai_report.mkdocs_plugin.config import PluginConfig
+from genai_report.mkdocs_plugin.glossary import Term, add_term_ids, link_terms, parse_glossary
 from genai_report.mkdocs_plugin.markup import (
     FormError,
     FormWarning,
@@ -115,6 +116,8 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         self.placed: dict[str, list[str]] = {}
         self.figure_labels: dict[str, tuple[str, str]] = {}
         self.build_commit: str | None = None
+        self.glossary_terms: list[Term] = []
+        self.glossary_url: str | None = None
         self.repo_url: str | None = None
         self.page_urls: dict[str, str] = {}
         self.bibliography: Bibliography | None = None
@@ -251,6 +254,10 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
         if not self.config.enabled or self.pipeline is None:
             return files
+        glossary = files.get_file_from_path(self.config.glossary) if self.config.glossary else None
+        if glossary is not None:
+            self.glossary_terms = parse_glossary(glossary.content_string)
+            self.glossary_url = glossary.url
         files.append(File.generated(config, CSS, abs_src_path=str(ASSETS / "genai-report.css")))
         files.append(File.generated(config, JS, abs_src_path=str(ASSETS / "genai-report.js")))
         for name in self.records:
@@ -332,8 +339,16 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             self._warn("docs/%s: %s", page.file.src_uri, msg)
 
         if page.file.src_uri.endswith(".ipynb"):
-            html_ = render_notebook_math(html_, report)
-        return render_math(html_, report)
+            return render_math(render_notebook_math(html_, report), report)
+        html_ = render_math(html_, report)
+        if self.glossary_terms and self.glossary_url is not None:
+            if page.file.src_uri == self.config.glossary:
+                return add_term_ids(html_, self.glossary_terms)
+            if not page.file.src_uri.startswith(("api/", "references")):
+                target = _relative(page, self.glossary_url)
+                html_ = link_terms(html_, self.glossary_terms,
+                                   lambda term: f"{target}#{term.slug}")
+        return html_
 
     def on_env(self, env, *, config: MkDocsConfig, files: Files):
         if not self.config.enabled or self.pipeline is None:

@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: site test serve figures check lint clean
+.PHONY: site test serve figures check lint clean pdf
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ site: $(VENV)/.installed
 ## test: install and run the test suite (smoke profile, CPU)
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+## pdf: the built site as one PDF (needs Chromium; run `make site` first)
+pdf: $(VENV)/.installed
+	$(BIN)/python scripts/pdf.py --site site --out genai-report.pdf
 
 ## serve: live-reloading preview on http://127.0.0.1:8000
 serve: $(VENV)/.installed

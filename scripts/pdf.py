@@ -11,7 +11,7 @@ their numbers and captions, maths as MathML, links made absolute), lays them out
 print document with the site's own stylesheets, a title page naming the build's commit,
 and a page break before every page, and prints it with Chromium's PDF engine. Nothing is
 fetched from off the host. It needs Chromium (Debian's ``chromium``, or
-``$GENAI_REPORT_CHROMIUM``) and the ``playwright`` package (``pip install -e .[dev]``).
+``$CHROMIUM``, as for the browser tests) and the ``playwright`` package (``pip install -e .[dev]``).
 """
 
 from __future__ import annotations
@@ -87,12 +87,12 @@ def served(site: Path) -> Iterator[str]:
 
 
 def chromium_path() -> str:
-    """The Chromium to drive: ``$GENAI_REPORT_CHROMIUM``, else ``chromium`` on the PATH."""
-    found = os.environ.get("GENAI_REPORT_CHROMIUM") or shutil.which("chromium") \
+    """The Chromium to drive: ``$CHROMIUM``, else ``chromium`` on the PATH."""
+    found = os.environ.get("CHROMIUM") or shutil.which("chromium") \
         or shutil.which("chromium-browser")
     if not found:
         raise PdfError("No Chromium found: install Debian's `chromium` (apt) or set "
-                       "$GENAI_REPORT_CHROMIUM to a Chromium executable.")
+                       "$CHROMIUM to a Chromium executable.")
     return found
 
 

@@ -208,3 +208,43 @@ def test_a_figure_opens_full_size_and_closes_again(page, built_site, site_url):
     page.locator(".genai-lightbox").click()  # a click anywhere closes it too
     assert page.locator(".genai-lightbox").count() == 0
     assert not page.log.console_errors and not page.log.page_errors, page.log
+
+
+NO_OVERFLOW = """
+() => {
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= width + 1) return [];
+  return Array.from(document.querySelectorAll('article *'))
+    .filter(e => e.getBoundingClientRect().right > width + 1)
+    .slice(0, 3).map(e => `${e.tagName}.${e.className}: ${(e.textContent || '').slice(0, 40)}`);
+}
+"""
+
+
+def test_no_page_scrolls_sideways_on_a_phone(page, built_site, site_url):
+    page.set_viewport_size({"width": 390, "height": 844})
+    wide = {}
+    for path in site_pages(built_site):
+        page.goto(site_url + path, wait_until="load")
+        culprits = page.evaluate(NO_OVERFLOW)
+        if culprits:
+            wide[path] = culprits
+    assert not wide, f"pages wider than a 390 px phone (widest elements): {wide}"
+
+
+def test_figure_cross_references_lead_to_their_figures(page, built_site, site_url):
+    checked = 0
+    for path in site_pages(built_site):
+        html = (built_site / path / "index.html" if not path.endswith(".html")
+                else built_site / path).read_text()
+        if 'class="genai-ref"' not in html:
+            continue
+        page.goto(site_url + path, wait_until="load")
+        hrefs = page.evaluate(
+            "() => Array.from(document.querySelectorAll('a.genai-ref')).map(a => a.href)")
+        for href in hrefs:
+            page.goto(href, wait_until="load")
+            target = href.split("#", 1)[1]
+            assert page.locator(f"figure#{target}").count() == 1, f"{path}: {href} has no figure"
+            checked += 1
+    assert checked, "no page refers to a figure with [[ref:...]]"

@@ -305,3 +305,21 @@ def test_a_custom_corpus_builds_into_its_own_cache_never_the_committed_one(tmp_p
     plugin.cache_dir = (tmp_path / "figures").resolve()
     with pytest.raises(PluginError, match="never writes into the committed outputs"):
         plugin._use_corpus_cache(explicit=True)
+
+
+def test_pages_show_the_date_git_last_changed_them(tmp_path):
+    from genai_report.mkdocs_plugin.plugin import _last_updated
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                       env={**os.environ, "GIT_COMMITTER_DATE": "2024-05-06T12:00:00",
+                            "GIT_AUTHOR_DATE": "2024-05-06T12:00:00"})
+
+    (tmp_path / "page.md").write_text("# A page\n")
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "add", "page.md")
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "x")
+    (tmp_path / "new.md").write_text("# Not committed\n")
+    assert _last_updated(str(tmp_path / "page.md")) == "2024-05-06"
+    assert _last_updated(str(tmp_path / "new.md")) is None
+    assert _last_updated(None) is None

@@ -341,6 +341,9 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         if page.file.src_uri.endswith(".ipynb"):
             return render_math(render_notebook_math(html_, report), report)
         html_ = render_math(html_, report)
+        updated = _last_updated(page.file.abs_src_path)
+        if updated:
+            html_ += f'<p class="genai-page-meta">Last updated {updated}</p>'
         if self.glossary_terms and self.glossary_url is not None:
             if page.file.src_uri == self.config.glossary:
                 return add_term_ids(html_, self.glossary_terms)
@@ -667,6 +670,22 @@ def estimate_table(data: dict[str, Any], shown_over_s: float = 5.0) -> str:
         + (f"; {len(failed)} failed: {', '.join(f'`{n}`' for n in failed)}." if failed
            else "."))
     return "\n".join(["", summary, "", *rows, ""])
+
+
+def _last_updated(path: str | None) -> str | None:
+    """The date (YYYY-MM-DD) of the last commit that changed a page's source; ``None``
+    for a page git does not track (or outside git)."""
+    if not path:
+        return None
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%cs", "--", Path(path).name],
+                             cwd=Path(path).parent, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    date = out.stdout.strip()
+    return date if out.returncode == 0 and re.fullmatch(r"\d{4}-\d{2}-\d{2}", date) else None
 
 
 def _duration(seconds: float) -> str:

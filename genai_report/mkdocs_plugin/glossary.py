@@ -21,7 +21,7 @@ from dataclasses import dataclass
 #: Elements whose text is never linked (their end tags close the exclusion again).
 SKIP_TAGS = frozenset({"a", "code", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "math",
                        "script", "style", "button", "summary", "dt", "abbr", "sup", "kbd",
-                       "label", "title", "svg", "select", "textarea", "audio"})
+                       "label", "title", "svg", "select", "textarea", "audio", "th"})
 #: Classes whose elements' text is never linked (provenance lines, error boxes).
 SKIP_CLASSES = ("genai-provenance", "genai-error", "genai-figure-error", "md-source")
 VOID_TAGS = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link",

@@ -439,8 +439,10 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
                       f"{rec.created[:10]}")
         record_url = _relative(page, f"figures/{name}/record.json")
         command = f"genai-report figures --profile {rec.profile} --only {name} --force"
+        kind = "genai-figure genai-figure--vector" if self._is_vector(name, image) \
+            else "genai-figure"
         parts.append(
-            f'<figure class="genai-figure" id="figure-{name}">'
+            f'<figure class="{kind}" id="figure-{name}">'
             f'<a class="genai-figure-link" href="{url}" title="Open full size">'
             f'<img src="{url}" alt="{html.escape(node.alt)}" loading="lazy"></a>'
             f'<figcaption><a class="genai-figure-number" href="#figure-{name}" '
@@ -455,6 +457,18 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             f"</figcaption></figure>"
         )
         return "".join(parts)
+
+    def _is_vector(self, name: str, image: str) -> bool:
+        """Whether a figure's image is an SVG drawn only with vectors (plots, no embedded
+        pictures or heat maps): the dark scheme can invert those and keep their meaning."""
+        if not image.endswith(".svg"):
+            return False
+        assert self.pipeline is not None
+        path = self.pipeline.store.entry_dir(self.profile, name) / image
+        try:
+            return "<image" not in path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
 
     def _training_seconds(self, name: str) -> float:
         """Wall time of the artifacts (trained models, prepared data) a figure rests on,

@@ -248,3 +248,24 @@ def test_figure_cross_references_lead_to_their_figures(page, built_site, site_ur
             assert page.locator(f"figure#{target}").count() == 1, f"{path}: {href} has no figure"
             checked += 1
     assert checked, "no page refers to a figure with [[ref:...]]"
+
+
+FIGURE_FILTERS = """
+() => Array.from(document.querySelectorAll('figure.genai-figure img')).map(img => [
+  img.closest('figure').classList.contains('genai-figure--vector'),
+  getComputedStyle(img).filter])
+"""
+
+
+def test_plots_turn_dark_under_the_dark_scheme_and_pictures_do_not(page, built_site, site_url):
+    with_both = [p for p in site_pages(built_site) if all(c in (
+        built_site / p / "index.html" if not p.endswith(".html") else built_site / p).read_text()
+        for c in ('class="genai-figure genai-figure--vector"', 'class="genai-figure"'))]
+    assert with_both, "no page has both a vector plot and a picture"
+    page.goto(site_url + with_both[0], wait_until="load")
+    assert all(f == "none" for _, f in page.evaluate(FIGURE_FILTERS))  # light: as drawn
+    page.locator("form[data-md-component=palette] label.md-header__button:visible").click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
+    filters = page.evaluate(FIGURE_FILTERS)
+    assert all(("invert" in f) == vector for vector, f in filters), filters
+    page.locator("form[data-md-component=palette] label.md-header__button:visible").click()

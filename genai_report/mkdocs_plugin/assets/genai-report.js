@@ -24,6 +24,7 @@
     var big = document.createElement("img");
     big.src = link.getAttribute("href");
     big.alt = img.alt;
+    if (link.closest(".genai-figure--vector")) big.className = "genai-vector";
     var caption = link.closest("figure") && link.closest("figure").querySelector("figcaption strong");
     var label = document.createElement("p");
     label.className = "genai-lightbox-caption";

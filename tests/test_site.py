@@ -114,6 +114,7 @@ def test_small_site_places_figures_metrics_citations_and_maths(small_site):
     assert html.count("<math") >= 2  # the page's maths and the caption's
     assert "smoke profile · cpu" in html
     assert '<strong>Figure 1.1.</strong>' in html and 'id="figure-good"' in html
+    assert "Built from commit" not in html  # not a git checkout: no commit to name
     assert '<a class="genai-ref" href="#figure-good">Figure 1.1</a> shows' in html
     assert "genai-report figures --profile smoke --only good --force" in html
     # Nothing was written into docs/ (mkdocs serve would loop).
@@ -274,6 +275,8 @@ def test_real_site_builds_strictly_in_the_smoke_profile(smoke_cache, tmp_path):
     external = re.compile(r'<(?:script|link|img|iframe)[^>]+(?:src|href)="(?:https?:)?//', re.I)
     offenders = [str(p.relative_to(tmp_path)) for p in pages if external.search(p.read_text())]
     assert not offenders, f"pages load assets from off the host: {offenders}"
+    home = (tmp_path / "site" / "index.html").read_text()
+    assert re.search(r"Built from commit [0-9a-f]{12}", home)  # named once, in the footer
 
 
 def test_committed_quick_outputs_are_fresh():

@@ -144,9 +144,10 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         # The build names its commit once, in the footer; a figure names its own only where
         # it was made at another one.
         self.repo_url = config.repo_url or None
-        self.build_commit = git_commit(self.root)
+        commit = git_commit(self.root)
+        self.build_commit = None if commit == "unknown" else commit  # outside git: unnamed
         built = f"Built from commit {self.build_commit}"
-        if built not in (config.copyright or ""):
+        if self.build_commit and built not in (config.copyright or ""):
             config.copyright = " · ".join(x for x in (config.copyright, built) if x)
         if JS not in [str(x) for x in config.extra_javascript]:
             config.extra_javascript.append(JS)

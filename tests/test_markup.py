@@ -186,6 +186,11 @@ def test_tex_becomes_mathml_and_bad_tex_is_reported():
     out = render_math(html, errors.append)
     assert "arithmatex" not in out and out.count("<math") == 2 and 'display="block"' in out
     assert errors == []
+    # the TeX source travels as an annotation of one presentation element
+    one = tex_to_mathml(r"\frac{1}{N} x < y")
+    assert one.count("<semantics>") == 1
+    assert '<annotation encoding="application/x-tex">\\frac{1}{N} x &lt; y</annotation>' in one
+    assert one.index("<semantics><mrow>") < one.index("</mrow><annotation")
 
 
 def test_notebook_pages_lose_off_host_scripts_and_get_mathml():

@@ -1,7 +1,8 @@
 """Server-side maths: TeX from ``pymdownx.arithmatex`` (generic mode) becomes MathML.
 
 Browsers render MathML natively, so the site loads no maths library and makes no request
-off the host. A formula that does not convert is reported with its page and kept as code.
+off the host. Each formula keeps its TeX source as a MathML annotation, so that search finds
+it by its TeX. A formula that does not convert is reported with its page and kept as code.
 """
 
 from __future__ import annotations
@@ -33,9 +34,36 @@ def tex_to_mathml(tex: str, display: str = "inline") -> str:
     from latex2mathml.converter import convert
 
     try:
-        return convert(tex, display=display)
+        mathml = convert(tex, display=display)
     except Exception as exc:  # latex2mathml raises a variety of types
         raise ValueError(f"cannot convert TeX '{tex}': {exc}") from None
+    return with_tex_source(mathml, tex)
+
+
+_MATH_RE = re.compile(r"^(<math[^>]*>)(.*)(</math>)$", re.DOTALL)
+
+
+def with_tex_source(mathml: str, tex: str) -> str:
+    """``<math>`` with its TeX source kept as an annotation (not shown; read by search,
+    copy and assistive tools): ``<semantics>presentation<annotation>TeX</annotation>``."""
+    m = _MATH_RE.match(mathml.strip())
+    if m is None:
+        return mathml
+    head, body, tail = m.groups()
+    if not (body.startswith("<mrow>") and _single_element(body)):
+        body = f"<mrow>{body}</mrow>"
+    note = f'<annotation encoding="application/x-tex">{html.escape(tex)}</annotation>'
+    return f"{head}<semantics>{body}{note}</semantics>{tail}"
+
+
+def _single_element(body: str) -> bool:
+    """Whether ``body`` (starting with ``<mrow>``) is one ``<mrow>`` element."""
+    depth = 0
+    for m in re.finditer(r"<(/?)mrow\b[^>]*>", body):
+        depth += -1 if m.group(1) else 1
+        if depth == 0:
+            return m.end() == len(body)
+    return False
 
 
 def render_math(page_html: str, on_error: Callable[[str], None]) -> str:

@@ -17,16 +17,11 @@ fetched from off the host. It needs Chromium (Debian's ``chromium``, or
 from __future__ import annotations
 
 import argparse
-import functools
 import html
-import http.server
 import logging
 import os
 import shutil
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,25 +60,6 @@ body { background: #fff; }
 
 class PdfError(Exception):
     """The PDF cannot be made; the message says why and what to do."""
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        pass
-
-
-@contextmanager
-def served(site: Path) -> Iterator[str]:
-    """Serve ``site`` on 127.0.0.1 at a free port; yields the base URL."""
-    handler = functools.partial(_Quiet, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def chromium_path() -> str:
@@ -139,9 +115,11 @@ def make_pdf(site: Path, out: Path, skip: tuple[str, ...] = ("api/",),
     """
     from playwright.sync_api import sync_playwright
 
+    from genai_report.utils import serve_directory
+
     if not (site / "index.html").is_file():
         raise PdfError(f"{site} holds no built site (no index.html): run `make site` first.")
-    with served(site) as base, sync_playwright() as p:
+    with serve_directory(site) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
         try:
             page = browser.new_page()

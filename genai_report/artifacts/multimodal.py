@@ -168,6 +168,8 @@ def digits_clip(ctx, p: ClipFit):
 
         def sup_step(m, step, gen=sup_gen):
             idx = torch.randint(0, len(x_tr), (p.batch,), generator=gen)
+            # unused captions: drawn only so that this generator stays in step with CLIP's,
+            # which makes both models see the same images with the same shifts
             cap.sample_captions(d.y_train[idx], stroke_tr[idx], lean_tr[idx], gen, p.p_say)
             x = _shifted(x_tr[idx.to(dev)], gen, p.shift)
             return torch.nn.functional.cross_entropy(m(x), y_tr[idx.to(dev)])

@@ -112,6 +112,7 @@ def test_small_site_places_figures_metrics_citations_and_maths(small_site):
     assert "(param, smoke" in html
     assert "Knuth, 1984" in html
     assert html.count("<math") >= 2  # the page's maths and the caption's
+    assert (small_site / "site" / "assets" / "fonts" / "math.woff").is_file()
     assert "smoke profile · cpu" in html
     assert '<strong>Figure 1.1.</strong>' in html and 'id="figure-good"' in html
     assert "Built from commit" not in html  # not a git checkout: no commit to name
@@ -276,7 +277,8 @@ def test_real_site_builds_strictly_in_the_smoke_profile(smoke_cache, tmp_path):
     offenders = [str(p.relative_to(tmp_path)) for p in pages if external.search(p.read_text())]
     assert not offenders, f"pages load assets from off the host: {offenders}"
     home = (tmp_path / "site" / "index.html").read_text()
-    assert re.search(r"Built from commit [0-9a-f]{12}", home)  # named once, in the footer
+    # Named once, in the footer (linked to the repository where the build knows it).
+    assert re.search(r"Built from commit (?:<a [^>]+><code>)?[0-9a-f]{12}", home)
 
 
 def test_committed_quick_outputs_are_fresh():
@@ -326,3 +328,47 @@ def test_pages_show_the_date_git_last_changed_them(tmp_path):
     assert _last_updated(str(tmp_path / "page.md")) == "2024-05-06"
     assert _last_updated(str(tmp_path / "new.md")) is None
     assert _last_updated(None) is None
+
+
+def test_repository_links_only_where_the_build_knows_the_repository(small_site):
+    """No repository: no edit/view links (and no strict-mode warning about a relative
+    edit_uri). With one: edit and view links per page, and the footer's commit links to it."""
+    base = CONFIG + f"""theme:
+  name: material
+  custom_dir: {ROOT / "overrides"}
+  features: [content.action.edit, content.action.view]
+edit_uri: edit/main/docs/
+"""
+    (small_site / "mkdocs.yml").write_text(base)
+    out = _build(small_site)
+    assert out.returncode == 0, out.stderr
+    html = (small_site / "site" / "index.html").read_text()
+    assert 'rel="edit"' not in html and "/raw/main/docs/" not in html
+
+    for cmd in (["init", "-q"], ["add", "-A"],
+                ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *cmd], cwd=small_site, check=True, capture_output=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=small_site, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    (small_site / "mkdocs.yml").write_text(base + "repo_url: https://github.com/acme/report\n")
+    out = _build(small_site)
+    assert out.returncode == 0, out.stderr
+    html = (small_site / "site" / "index.html").read_text()
+    assert 'href="https://github.com/acme/report/edit/main/docs/index.md"' in html
+    assert 'href="https://github.com/acme/report/raw/main/docs/index.md"' in html
+    assert f'href="https://github.com/acme/report/commit/{sha[:12]}"' in html
+    # The header links to the repository without asking its API for stars and forks.
+    assert 'class="md-source"' in html and 'data-md-component="source"' not in html
+
+
+def test_the_reports_repository_comes_from_the_environment(monkeypatch):
+    """mkdocs.yml takes the repository from $GENAI_REPORT_REPO_URL (CI sets it)."""
+    from mkdocs.config import load_config
+
+    monkeypatch.delenv("GENAI_REPORT_REPO_URL", raising=False)
+    monkeypatch.delenv("GENAI_REPORT_EDIT_URI", raising=False)
+    assert load_config(str(ROOT / "mkdocs.yml")).repo_url is None
+    monkeypatch.setenv("GENAI_REPORT_REPO_URL", "https://github.com/acme/genai-report")
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    assert config.repo_url == "https://github.com/acme/genai-report"
+    assert config.edit_uri == "edit/main/docs/"

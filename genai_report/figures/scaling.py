@@ -161,9 +161,10 @@ def _curve(x_lo, x_hi, fit, n=100):
     outputs=("laws.svg", "fits.json"),
     title="Our GPTs follow power laws in parameters, data and compute",
     caption="Validation loss (nats per character) of the sweep on log axes, with fitted "
-            "laws L = E + A x^(-alpha). Left: final loss against non-embedding parameters. "
-            "Middle: the largest model's loss against tokens seen. Right: every run's "
-            "curve against training compute, and the compute-efficient frontier.",
+            "laws L = E + A x^(-alpha); grey bands mark extrapolation. Top left: final loss "
+            "against non-embedding parameters. Top right: the largest model's loss against "
+            "tokens seen. Bottom: every run's curve against training compute, coloured by "
+            "size, and the compute-efficient frontier.",
     alt="Three log-log panels: loss falling with parameters, with tokens and with FLOPs, "
         "each with a fitted power law plus offset.",
 )
@@ -173,6 +174,7 @@ def laws(ctx, p: Fits):
     import math
 
     import matplotlib.pyplot as plt
+    import numpy as np
 
     from genai_report.plotting import save_figure
 
@@ -186,7 +188,11 @@ def laws(ctx, p: Fits):
     front = _frontier(runs)
     fit_c = _fit([f for f, _ in front], [v for _, v in front], p.n_boot, ctx.seed)
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    # Drawn for the column: L(N) and L(D) side by side, the compute panel across the foot.
+    fig = plt.figure(figsize=(7.2, 6.4))
+    grid = fig.add_gridspec(2, 2)
+    axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]),
+            fig.add_subplot(grid[1, :])]
     ax = axes[0]
     ax.plot(n, loss_n, "o", color="C0", label="our runs")
     ax.plot(*_curve(min(n) / 1.5, max(n) * 1.5, fit_n), color="C0", alpha=0.6,
@@ -195,7 +201,7 @@ def laws(ctx, p: Fits):
         ax.axvspan(lo, hi, color="0.92", lw=0, zorder=0,
                    label="extrapolation" if lo > min(n) else None)
     ax.set(xscale="log", yscale="log", xlabel="non-embedding parameters N",
-           ylabel="validation loss (nats/char)", title="L(N) at fixed data")
+           ylabel="val. loss (nats/char)", title="L(N) at fixed data")
     ax = axes[1]
     for r in runs[:-1]:
         ax.plot([c["tokens"] for c in _settled(r)], [c["val_loss"] for c in _settled(r)],
@@ -208,19 +214,23 @@ def laws(ctx, p: Fits):
     ax = axes[2]
     from matplotlib.colors import LogNorm
 
+    from matplotlib.colors import ListedColormap
+
     norm = LogNorm(vmin=min(n), vmax=max(n))
+    # viridis without its pale-yellow top, which vanishes as a line on white
+    sizes = ListedColormap(plt.cm.viridis(np.linspace(0.0, 0.85, 256)))
     for r in runs:
         ax.plot([c["flops"] for c in _settled(r)], [c["val_loss"] for c in _settled(r)],
-                color=plt.cm.viridis(norm(r["params"]["non_embedding"])), lw=1)
-    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, pad=0.02)
+                color=sizes(norm(r["params"]["non_embedding"])), lw=1.2)
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=sizes), ax=ax, pad=0.02)
     bar.set_label("non-embedding parameters N")
     ax.plot(*zip(*front, strict=True), "k.", ms=4)
     ax.plot(*_curve(front[0][0], front[-1][0], fit_c), "k--", alpha=0.7,
             label="frontier " + _fit_label(fit_c, "α_C"))
     ax.set(xscale="log", yscale="log", xlabel="training compute C (FLOPs)",
-           title="L(C), compute frontier")
+           ylabel="val. loss (nats/char)", title="L(C), compute frontier")
     for ax in axes:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
         _plain_log_ticks(ax)
     fig.tight_layout()
     save_figure(fig, ctx.output("laws.svg"))
@@ -412,7 +422,7 @@ def emergence(ctx, p: Fits):
     series = {"word completion": ([r["completion"] for r in runs], 4, "C0")}
     if all(r.get("task") for r in runs):
         series["addition"] = ([r["task"] for r in runs], 3, "C3")
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.2, 3.6))
     for name, (t, k, color) in series.items():
         ax.plot(n, [x["exact_match"] for x in t], "o-", color=color, label=f"{name}: exact")
         ax.plot(n, [x["char_accuracy"] ** k for x in t], ":", color=color,
@@ -421,9 +431,9 @@ def emergence(ctx, p: Fits):
     ax.set(xscale="log", xlabel="non-embedding parameters N", ylim=(-0.02, 1.02),
            ylabel="share of held-out answers", title="Discontinuous: exact match")
     ax2.set(xscale="log", xlabel="non-embedding parameters N",
-            ylabel="log-likelihood (nats per character)", title="Continuous: log-likelihood")
-    ax.legend(fontsize=7)
-    ax2.legend(fontsize=7)
+            ylabel="log-likelihood (nats/char)", title="Continuous: likelihood")
+    ax.legend(fontsize=8)
+    ax2.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, ctx.output("emergence.svg"))
     out = {}
@@ -451,9 +461,9 @@ def emergence(ctx, p: Fits):
     outputs=("returns.svg",),
     title="Diminishing returns: each doubling buys less",
     caption="On linear axes, from our fitted laws: loss gained by each doubling of "
-            "parameters (left) and of compute (middle), and the parameters each further "
-            "drop of the loss needs at the sweep's amount of data, read from the law in "
-            "parameters, whose offset is fitted (right).",
+            "parameters (top left) and of compute (top right), and the parameters each "
+            "further drop of the loss needs at the sweep's amount of data, read from the law "
+            "in parameters, whose offset is fitted (bottom).",
     alt="Bars shrinking with every doubling of parameters and compute; a curve of the parameters "
         "needed rising steeply as the target loss falls.",
 )
@@ -483,13 +493,17 @@ def returns(ctx, p: Fits):
     cs = rec["frontier_c_min"] * 2.0 ** np.arange(0, 11)
     gain_c = law(fc, cs[:-1]) - law(fc, cs[1:])
     floor_known = "E" not in fn["at_bound"]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    # Drawn for the column: the two bar charts side by side, the cost curve across the foot.
+    fig = plt.figure(figsize=(7.2, 6.0))
+    grid = fig.add_gridspec(2, 2)
+    axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]),
+            fig.add_subplot(grid[1, :])]
     axes[0].bar(np.arange(1, 11), gain_n, color="C0")
-    axes[0].set(xlabel=f"doubling of N (from {rec['n_min']:,} parameters)",
+    axes[0].set(xlabel=f"doubling of N (from {rec['n_min']:,})",
                 ylabel="loss gained (nats/char)", title="Per doubling of parameters")
     axes[1].bar(np.arange(1, 11), gain_c, color="C1")
-    axes[1].set(xlabel=f"doubling of compute (from {rec['frontier_c_min']:.1e} FLOPs)",
-                title="Per doubling of compute" + (" (pure power law)"
+    axes[1].set(xlabel=f"doubling of C (from {rec['frontier_c_min']:.1e} FLOPs)",
+                title="Per doubling of compute" + ("\n(pure power law)"
                                                     if "E" in fc["at_bound"] else ""))
     out = {
         "gain_first_doubling_n": float(gain_n[0]), "gain_tenth_doubling_n": float(gain_n[-1]),

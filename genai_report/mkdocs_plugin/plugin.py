@@ -11,7 +11,9 @@
   blocks. An unknown reference or a malformed form fails the build with its page and line
   (front matter counted); so does a false claim in the ``quick`` and ``full`` profiles
   (under ``smoke`` it is a warning and a "not verified" mark).
-* ``on_page_content`` turns TeX into MathML (no maths library is loaded by the site).
+* ``on_page_content`` turns TeX into MathML (no maths library is loaded by the site);
+  ``on_post_build`` writes the math font, cut down to the characters the formulas use
+  (:mod:`~genai_report.mkdocs_plugin.mathfont`).
 * ``on_serve`` watches the package's source, so editing a model re-runs its figures.
 
 Under ``mkdocs serve`` every problem the plugin finds is shown on the page (a red
@@ -67,6 +69,7 @@ from genai_report.mkdocs_plugin.markup import (
     transform,
 )
 from genai_report.mkdocs_plugin.math import render_math, render_notebook_math
+from genai_report.mkdocs_plugin.mathfont import MathFontError, math_characters, write_math_font
 from genai_report.mkdocs_plugin.reporting import (
     code_error_banner,
     first_body_line,
@@ -121,6 +124,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         self.repo_url: str | None = None
         self.page_urls: dict[str, str] = {}
         self.bibliography: Bibliography | None = None
+        self.math_chars: set[str] = set()
 
     # -- configuration -------------------------------------------------------------------
     def on_startup(self, *, command: str, dirty: bool) -> None:
@@ -144,10 +148,16 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         # The build names its commit once, in the footer; a figure names its own only where
         # it was made at another one.
         self.repo_url = config.repo_url or None
+        if self.repo_url is None:
+            # No repository known (a local build): no "edit this page" / "view source"
+            # links, whose edit_uri would otherwise be a relative, broken address.
+            config.edit_uri = None
         commit = git_commit(self.root)
         self.build_commit = None if commit == "unknown" else commit  # outside git: unnamed
         built = f"Built from commit {self.build_commit}"
-        if self.build_commit and built not in (config.copyright or ""):
+        if self.build_commit and self.repo_url:
+            built = f"Built from commit {_commit_link(self.build_commit, self.repo_url)}"
+        if self.build_commit and "Built from commit" not in (config.copyright or ""):
             config.copyright = " · ".join(x for x in (config.copyright, built) if x)
         if JS not in [str(x) for x in config.extra_javascript]:
             config.extra_javascript.append(JS)
@@ -200,6 +210,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             return
         self.errors, self.unverified, self.placed, self.failures = [], [], {}, {}
         self.code_error = None
+        self.math_chars = set()
         previous = dict(REGISTRY.nodes)
         if self.is_serve:
             _forget_project_modules(self.config.node_packages)
@@ -370,6 +381,22 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         if self.errors and not self.is_serve:
             raise PluginError(f"genai-report: {summary(self.errors)}")
         return env
+
+    def on_post_page(self, output: str, *, page: Page, config: MkDocsConfig) -> str | None:
+        if self.config.enabled:
+            self.math_chars |= math_characters(output)  # what the math font must cover
+        return output
+
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        if not self.config.enabled:
+            return
+        try:
+            write_math_font(Path(config.site_dir), self.math_chars)
+        except MathFontError as exc:
+            if self.is_serve:  # the preview goes on, with the reader's own math font
+                soft_log.warning("genai-report: %s", exc)
+            else:
+                raise PluginError(f"genai-report: {exc}") from None
 
     def on_serve(self, server, *, config: MkDocsConfig, builder):
         self.is_serve = True  # also under `mkdocs serve --clean` (startup says "build")

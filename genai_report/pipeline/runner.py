@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from genai_report.pipeline import keys
+from genai_report.pipeline import keys, schedule
 from genai_report.pipeline.context import NodeContext, reset_plotting, seed_everything
 from genai_report.pipeline.device import describe_device, resolve_device
 from genai_report.pipeline.errors import ConfigError, PipelineFailedError
@@ -274,7 +274,6 @@ class Pipeline:
         current: dict[str, Record] = {}
         env: dict[str, Any] = {}  # device kind and git commit, resolved on first need
         progress: RunProgress | None = None  # [k/N] and time left, planned on first need
-        pending = list(order)
         running: dict[cf.Future, tuple[Node, dict[str, Any]]] = {}
         executor = _make_executor(options)
         self._executor = executor
@@ -284,6 +283,10 @@ class Pipeline:
             if executor is None:
                 return 1
             return options.jobs if options.jobs > 1 else executor.capacity
+
+        # Several in flight: offer the longest chain of work left first (see schedule.py).
+        pending = (schedule.run_order(order, options.profile, self.store, self.root)
+                   if executor is not None else list(order))
         try:
             while pending or running:
                 progressed = False

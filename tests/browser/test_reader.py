@@ -133,6 +133,15 @@ def test_math_is_rendered_as_mathml(page, built_site, site_url):
         assert info["count"] > 0 and info["mathml"], (path, info)
         assert info["sized"] == info["count"], f"/{path}: some <math> has no size: {info}"
         assert not info["rawTex"], f"/{path}: TeX left unrendered: {info['rawTex'][:3]}"
+        # Drawn in the site's own math font, which the host serves, whatever the system has.
+        font = page.evaluate("""async () => {
+          await document.fonts.ready;
+          const faces = Array.from(document.fonts).filter(f => f.family.includes("GenAI Math"));
+          return {status: faces.map(f => f.status),
+                  family: getComputedStyle(document.querySelector("math")).fontFamily};
+        }""")
+        assert font["status"] == ["loaded"], f"/{path}: the math font did not load: {font}"
+        assert font["family"].startswith('"GenAI Math"'), font
 
 
 def test_screenshot_of_each_chapter(page, built_site, site_url):

@@ -212,9 +212,7 @@ def laws(ctx, p: Fits):
             label=_fit_label(fit_d, "β"))
     ax.set(xscale="log", yscale="log", xlabel="training tokens D", title="L(D), largest model")
     ax = axes[2]
-    from matplotlib.colors import LogNorm
-
-    from matplotlib.colors import ListedColormap
+    from matplotlib.colors import ListedColormap, LogNorm
 
     norm = LogNorm(vmin=min(n), vmax=max(n))
     # viridis without its pale-yellow top, which vanishes as a line on white

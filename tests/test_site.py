@@ -372,3 +372,55 @@ def test_the_reports_repository_comes_from_the_environment(monkeypatch):
     config = load_config(str(ROOT / "mkdocs.yml"))
     assert config.repo_url == "https://github.com/acme/genai-report"
     assert config.edit_uri == "edit/main/docs/"
+
+
+VIEW_NODES = '''
+import os
+from dataclasses import dataclass
+
+from genai_report.pipeline import figure
+
+
+@dataclass(frozen=True)
+class P:
+    n: int = 3
+
+
+@figure("explore", params={"smoke": P(), "quick": P(), "full": P()},
+        outputs=("explore.svg", "interactive.json"), alt="a static plot", title="Explore.")
+def explore(ctx, p):
+    from genai_report.plotting import interactive as iv
+    ctx.output("explore.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>')
+    if os.environ.get("SITE_BAD_VIEW"):
+        ctx.output("interactive.json").write_text('{"kind": "pie"}')
+        return {}
+    iv.write_view(ctx.output("interactive.json"), iv.lines_view([iv.panel(
+        [iv.series("run", [1, 2], [3.0, 2.0], color="#000000")], x_label="x", y_label="y")]))
+    return {}
+'''
+
+
+def test_an_interactive_view_is_placed_with_its_static_image_and_checked(small_site):
+    (small_site / "sitepkg" / "nodes" / "views.py").write_text(VIEW_NODES)
+    (small_site / "docs" / "index.md").write_text(INDEX + "\n[[figure:explore]]\n")
+    out = _build(small_site)
+    assert out.returncode == 0, out.stderr
+    html = (small_site / "site" / "index.html").read_text()
+    holder = re.search(r'<div class="genai-interactive"[^>]*>', html).group(0)
+    assert 'data-kind="lines"' in holder and 'data-replaces="true"' in holder
+    assert 'data-view="figures/explore/interactive.json"' in holder
+    assert 'data-lib="assets/vendor/uplot/uPlot.iife.min.js"' in holder
+    assert '<img src="figures/explore/explore.svg" alt="a static plot"' in html  # fallback
+    assert '<a href="figures/explore/explore.svg">static image</a>' in html
+    site = small_site / "site"
+    for served in ("figures/explore/interactive.json", "assets/genai-interactive.js",
+                   "assets/vendor/uplot/uPlot.iife.min.js", "assets/vendor/uplot/LICENSE"):
+        assert (site / served).is_file(), served
+
+    # A malformed view fails the build, naming the figure and the fix.
+    bad = _build(small_site, env={"SITE_BAD_VIEW": "1", "GENAI_REPORT_CACHE_DIR": str(
+        small_site / "cache-bad")})
+    assert bad.returncode != 0
+    assert "Figure 'explore' has an unusable interactive view" in bad.stderr
+    assert "--only explore --force" in bad.stderr

@@ -153,14 +153,16 @@ def text_to_image_figure(ctx, p: Panels):
     "multimodal-guidance",
     deps=("digits-text-to-image",),
     params=PANELS,
-    outputs=("guidance.svg",),
+    outputs=("guidance.svg", "guidance-samples.png", "interactive.json"),
     title="Guidance trades variety for adherence to the prompt.",
     caption="The text-to-image model asked for each digit by its caption, at classifier-free "
             "guidance scales from 0 (the unconditional model) upwards. Left: how often a "
             "supervised classifier reads the sample as the digit asked for. Middle: the CLIP "
             "score (cosine similarity of our CLIP's image and prompt embeddings). Right: FID in that "
             "classifier's features against the test split (dotted: real training digits) and recall (the share of real test digits near some "
-            "sample). Mean and spread over sampling seeds.",
+            "sample). Mean and spread over sampling seeds. On the site, a slider below shows "
+            "the samples themselves at each scale (columns: the prompts \"a zero\" to "
+            "\"a nine\").",
     alt="Left: agreement rising from near chance at scale 0 to near one. Middle: the CLIP score "
         "rising and levelling off. Right: FID falling then rising, recall falling at large "
         "scales.",
@@ -212,6 +214,7 @@ def guidance_figure(ctx, p: Panels):
     fig.tight_layout()
     save_figure(fig, ctx.output("guidance.svg"))
 
+    _guidance_slider(ctx, rec)
     best = int(np.argmin(fid))
     top = rows[-1]
     return {
@@ -224,3 +227,38 @@ def guidance_figure(ctx, p: Panels):
         "clip_score_change_beyond_chosen": top["clip_score"]["mean"]
         - rec["chosen"]["clip_score"]["mean"],
     }
+
+
+def _guidance_slider(ctx, rec: dict, scale_px: int = 5) -> None:
+    """Samples at every guidance scale as one PNG of stacked frames, and the slider view
+    that shows one frame at a time (columns: the digits asked for; rows: samples)."""
+    import matplotlib.image
+    import numpy as np
+    import torch
+
+    from genai_report.figures._families_common import digit_grid
+    from genai_report.plotting.interactive import INTERACTIVE, slider_view, write_view
+
+    saved = torch.load(ctx.input("digits-text-to-image", "samples.pt"), weights_only=True)
+    rows = sorted(rec["by_scale"], key=lambda r: r["guidance"])
+    frames, captions = [], []
+    for r in rows:
+        grid = saved["guidance"][str(float(r["guidance"]))]  # (10 digits, k, 1, 8, 8)
+        k = grid.shape[1]
+        by_sample = grid.transpose(0, 1).reshape(-1, 1, 8, 8)  # row = sample, col = digit
+        tile = digit_grid(by_sample, k, 10, pad=1)  # (H, W) in [-1, 1], ink dark
+        frames.append(np.kron((tile + 1) / 2, np.ones((scale_px, scale_px))))
+        captions.append(
+            f"Guidance {r['guidance']:g}: {r['accuracy']['mean']:.0%} read as the digit asked, "
+            f"FID {r['fid']['mean']:.1f}, recall {r['recall']['mean']:.2f} (means over "
+            f"{r['fid']['n']} sampling seeds).")
+    gap = np.ones((2 * scale_px, frames[0].shape[1]))
+    sprite = np.concatenate([np.concatenate([f, gap]) for f in frames])  # equal-height frames
+    matplotlib.image.imsave(ctx.output("guidance-samples.png"), sprite, cmap="gray", vmin=0,
+                            vmax=1, metadata={"Software": None})
+    start = next(i for i, r in enumerate(rows)
+                 if float(r["guidance"]) == float(rec["chosen_guidance"]))
+    write_view(ctx.output(INTERACTIVE), slider_view(
+        "guidance scale", [r["guidance"] for r in rows], "guidance-samples.png", captions,
+        start=start, hint="Drag the slider: at 0 the prompt is ignored; as the scale grows "
+                          "the samples obey the prompt and grow alike."))

@@ -158,7 +158,7 @@ def _curve(x_lo, x_hi, fit, n=100):
     "scaling-laws",
     deps=RUNS,
     params=FITS,
-    outputs=("laws.svg", "fits.json"),
+    outputs=("laws.svg", "fits.json", "interactive.json"),
     title="Our GPTs follow power laws in parameters, data and compute",
     caption="Validation loss (nats per character) of the sweep on log axes, with fitted "
             "laws L = E + A x^(-alpha); grey bands mark extrapolation. Top left: final loss "
@@ -232,6 +232,7 @@ def laws(ctx, p: Fits):
         _plain_log_ticks(ax)
     fig.tight_layout()
     save_figure(fig, ctx.output("laws.svg"))
+    _laws_view(ctx, runs, {"n": fit_n, "d": fit_d, "c": fit_c}, front, sizes, norm)
     out = {
         "n_models": len(runs),
         "n_min": min(n), "n_max": max(n),
@@ -246,6 +247,60 @@ def laws(ctx, p: Fits):
     }
     ctx.output("fits.json").write_text(json.dumps(out))
     return out
+
+
+def _laws_view(ctx, runs: list[dict], fits: dict, front, sizes, norm) -> None:
+    """The figure's three panels as an interactive view: hovering reads every run at one
+    x, clicking a legend entry hides or shows a run or a fitted law."""
+    from matplotlib.colors import to_hex
+
+    from genai_report.plotting.interactive import (
+        INTERACTIVE,
+        lines_view,
+        panel,
+        series,
+        write_view,
+    )
+
+    def color(r):
+        return to_hex(sizes(norm(r["params"]["non_embedding"])))
+
+    def name(r):
+        return f"N = {r['params']['non_embedding']:,}"
+
+    def law(label, fit, lo, hi):
+        xs, ys = _curve(lo, hi, fit, n=40)
+        text = _fit_label(fit, label).replace("\n", " ")
+        return series(f"fitted law, {text}", list(xs), list(ys), color="#555555", dash=True,
+                      points=False)
+
+    n = [r["params"]["non_embedding"] for r in runs]
+    by_n = panel([series("final loss of each run", n, [r["val_loss"] for r in runs],
+                         color="#3b6fb6", width=0),
+                  law("α", fits["n"], min(n), max(n))],
+                 x_label="non-embedding parameters N", y_label="val. loss (nats/char)",
+                 x_log=True, title="L(N) at fixed data")
+    big = runs[-1]
+    pts = _settled(big)
+    by_d = panel([*(series(name(r), [c["tokens"] for c in _settled(r)],
+                           [c["val_loss"] for c in _settled(r)], color=color(r),
+                           points=r is big, width=2 if r is big else 1) for r in runs),
+                  law("β", fits["d"], pts[0]["tokens"], pts[-1]["tokens"])],
+                 x_label="training tokens D", y_label="val. loss (nats/char)",
+                 x_log=True, title="L(D), every run (fit: the largest)")
+    by_c = panel([*(series(name(r), [c["flops"] for c in _settled(r)],
+                           [c["val_loss"] for c in _settled(r)], color=color(r))
+                    for r in runs),
+                  series("compute-efficient frontier", [f for f, _ in front],
+                         [v for _, v in front], color="#000000", width=0),
+                  law("α_C", fits["c"], front[0][0], front[-1][0])],
+                 x_label="training compute C (FLOPs)", y_label="val. loss (nats/char)",
+                 x_log=True, title="L(C), compute frontier", wide=True)
+    write_view(ctx.output(INTERACTIVE), lines_view(
+        [by_n, by_d, by_c],
+        hint="Hover to read every run at one point; click a legend entry to hide or show a "
+             "run or a fitted law. Losses on a linear axis here (their range is narrow); the "
+             "static figure, kept for print, has both axes logarithmic."))
 
 
 ISOFLOP_BUDGETS = {

@@ -34,13 +34,14 @@ class AttentionPlot:
     deps=("gpt-char",),
     params={"smoke": AttentionPlot(n_chars=16), "quick": AttentionPlot(),
             "full": AttentionPlot(n_chars=48)},
-    outputs=("attention.png",),
+    outputs=("attention.png", "interactive.json"),
     seed=40,
     title="Every attention head of the character-level GPT on a sentence it never trained on.",
     caption="Rows are layers, columns are heads. In each map, row i shows how the character "
     "at position i (top to bottom) spreads its attention over positions 0..i (left to "
     "right); the upper triangle is empty because attention is causal. The sentence is "
-    "quoted in the text.",
+    "quoted in the text. On the site, the sentence itself is shown: hover a character to "
+    "shade the characters it attends to, for any layer and head.",
     alt="A grid of small lower-triangular heat maps, one per layer and head, over a sentence "
     "from the validation text. Some heads form a bright diagonal (attending to the current "
     "or previous character), others attend to the first position or to spaces between words.",
@@ -51,6 +52,7 @@ def attention_maps(ctx, p: AttentionPlot):
     import torch
 
     from genai_report.plotting import save_figure
+    from genai_report.plotting.interactive import INTERACTIVE, attention_view, write_view
 
     model, tok, val_text = load_gpt(ctx.input("gpt-char", "model.pt"))
     n = min(p.n_chars, model.config.block_size)
@@ -76,6 +78,10 @@ def attention_maps(ctx, p: AttentionPlot):
             if hi == 0:
                 ax.set_ylabel(f"layer {li}", fontsize=9)
     save_figure(fig, ctx.output("attention.png"))
+    write_view(ctx.output(INTERACTIVE), attention_view(
+        list(sentence), maps,
+        hint="Choose a layer and a head, then hover (or tab to) a character: the shading "
+             "shows how much attention it gives each earlier character."))
     # mean attention distance sum_j a_ij |i - j|, averaged over query positions i
     pos = torch.arange(T)
     dist = (maps * (pos[:, None] - pos[None, :]).abs()).sum(-1).mean(-1)  # (L, H)

@@ -89,6 +89,7 @@ from genai_report.pipeline import (
 )
 from genai_report.pipeline.registry import REGISTRY, Node, load_registry
 from genai_report.pipeline.runner import git_commit
+from genai_report.plotting.interactive import validate_view
 from genai_report.utils import did_you_mean
 
 log = get_plugin_logger(__name__)
@@ -96,6 +97,10 @@ log = get_plugin_logger(__name__)
 ASSETS = Path(__file__).parent / "assets"
 CSS = "assets/genai-report.css"
 JS = "assets/genai-report.js"
+INTERACTIVE_JS = "assets/genai-interactive.js"
+UPLOT = ("assets/vendor/uplot/uPlot.iife.min.js", "assets/vendor/uplot/uPlot.min.css",
+         "assets/vendor/uplot/LICENSE")
+"""uPlot, served by the site; ``genai-interactive.js`` loads it on pages that need it."""
 """Click-to-zoom for figures (a small lightbox of our own: no script from off the host)."""
 TUTORIALS = "tutorials"
 PACKAGE_DIR = Path(genai_report.__file__).parent
@@ -159,8 +164,9 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             built = f"Built from commit {_commit_link(self.build_commit, self.repo_url)}"
         if self.build_commit and "Built from commit" not in (config.copyright or ""):
             config.copyright = " · ".join(x for x in (config.copyright, built) if x)
-        if JS not in [str(x) for x in config.extra_javascript]:
-            config.extra_javascript.append(JS)
+        for script in (JS, INTERACTIVE_JS):
+            if script not in [str(x) for x in config.extra_javascript]:
+                config.extra_javascript.append(script)
         log.info("Figures: profile '%s', device '%s', cache %s.", self.profile, self.device,
                  self.cache_dir)
         return config
@@ -271,7 +277,9 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             self.glossary_terms = parse_glossary(glossary.content_string)
             self.glossary_url = glossary.url
         files.append(File.generated(config, CSS, abs_src_path=str(ASSETS / "genai-report.css")))
-        files.append(File.generated(config, JS, abs_src_path=str(ASSETS / "genai-report.js")))
+        for asset in (JS, INTERACTIVE_JS, *UPLOT):
+            files.append(File.generated(config, asset,
+                                        abs_src_path=str(ASSETS / asset.removeprefix("assets/"))))
         for name in self.records:
             node = self.pipeline.registry.nodes.get(name)
             if node is None:
@@ -284,7 +292,8 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
                                                 abs_src_path=str(entry / out)))
             if node.kind != "figure":
                 continue
-            for out in (*node.images, *node.sounds, "record.json"):
+            for out in (*node.images, *node.sounds, *filter(None, [node.interactive]),
+                        "record.json"):
                 if (entry / out).is_file():
                     files.append(File.generated(config, f"figures/{name}/{out}",
                                                 abs_src_path=str(entry / out)))
@@ -469,15 +478,18 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         command = f"genai-report figures --profile {rec.profile} --only {name} --force"
         kind = "genai-figure genai-figure--vector" if self._is_vector(name, image) \
             else "genai-figure"
+        interactive, replaces = self._interactive(page, name) if file is None else ("", False)
+        static = (f' · <a href="{url}">static image</a>' if replaces else "")
         parts.append(
-            f'<figure class="{kind}" id="figure-{name}">'
+            f'<figure class="{kind}" id="figure-{name}">{interactive if replaces else ""}'
             f'<a class="genai-figure-link" href="{url}" title="Open full size">'
             f'<img src="{url}" alt="{html.escape(node.alt)}" loading="lazy"></a>'
+            f'{"" if replaces else interactive}'
             f'<figcaption><a class="genai-figure-number" href="#figure-{name}" '
             f'title="Link to this figure"><strong>Figure {label}.</strong></a> '
             f"{caption}"
             f'<div class="genai-provenance">{provenance} · '
-            f'<a href="{record_url}">record</a> · '
+            f'<a href="{record_url}">record</a>{static} · '
             f'<details class="genai-reproduce"><summary>reproduce</summary>'
             f'<code class="genai-command">{html.escape(command)}</code> '
             f'<button type="button" class="genai-copy" data-copy="{attr_escape(command)}" '
@@ -485,6 +497,35 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             f"</figcaption></figure>"
         )
         return "".join(parts)
+
+    def _interactive(self, page: Page, name: str) -> tuple[str, bool]:
+        """The placeholder that ``genai-interactive.js`` fills with the figure's interactive
+        view (``""`` if the figure has none), and whether the view replaces the image.
+
+        Raises:
+            LookupError: the view is unreadable or malformed (named, with the fix).
+        """
+        assert self.pipeline is not None
+        node = self.pipeline.registry.nodes[name]
+        if node.interactive is None:
+            return "", False
+        path = self.pipeline.store.entry_dir(self.profile, name) / node.interactive
+        try:
+            view = json.loads(path.read_text(encoding="utf-8"))
+            validate_view(view, node.outputs)
+        except (OSError, ValueError) as exc:
+            raise LookupError(
+                f"Figure '{name}' has an unusable interactive view {path} ({exc}). Re-run it: "
+                f"`genai-report figures --profile {self.profile} --only {name} --force`."
+            ) from None
+        base = _relative(page, f"figures/{name}/")
+        lib, css = (_relative(page, UPLOT[0]), _relative(page, UPLOT[1]))
+        replaces = view.get("replaces_image", True) is not False
+        return (f'<div class="genai-interactive" data-kind="{view["kind"]}" '
+                f'data-replaces="{str(replaces).lower()}" '
+                f'data-view="{attr_escape(base + node.interactive)}" '
+                f'data-base="{attr_escape(base)}" data-lib="{attr_escape(lib)}" '
+                f'data-lib-css="{attr_escape(css)}"></div>'), replaces
 
     def _is_vector(self, name: str, image: str) -> bool:
         """Whether a figure's image is an SVG drawn only with vectors (plots, no embedded

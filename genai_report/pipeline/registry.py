@@ -155,6 +155,12 @@ class Node:
         return tuple(o for o in self.outputs if o.lower().endswith(_IMAGE_SUFFIXES))
 
     @property
+    def interactive(self) -> str | None:
+        """The output holding the figure's interactive view (``interactive.json``, see
+        :mod:`genai_report.plotting.interactive`), or ``None``."""
+        return "interactive.json" if "interactive.json" in self.outputs else None
+
+    @property
     def sounds(self) -> tuple[str, ...]:
         """The outputs that are sound files (``.wav``), in declaration order; a figure's are
         served with its images and placed with ``[[audio:NAME]]``."""

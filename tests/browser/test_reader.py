@@ -278,3 +278,71 @@ def test_plots_turn_dark_under_the_dark_scheme_and_pictures_do_not(page, built_s
     filters = page.evaluate(FIGURE_FILTERS)
     assert all(("invert" in f) == vector for vector, f in filters), filters
     page.locator("form[data-md-component=palette] label.md-header__button:visible").click()
+
+
+def _ready(page, figure: str):
+    """The figure's interactive view, once drawn (its static image then hidden, if replaced)."""
+    fig = page.locator(f"#figure-{figure}")
+    fig.scroll_into_view_if_needed()
+    fig.locator('.genai-interactive[data-state="ready"]').wait_for()
+    return fig
+
+
+def test_interactive_figures_respond_to_the_reader(page, built_site, site_url):
+    page.log.clear()
+    # The scaling laws: three uPlot charts; hovering reads the runs, the legend toggles them.
+    page.goto(site_url + "scaling/measured/", wait_until="load")
+    fig = _ready(page, "scaling-laws")
+    assert fig.locator(".genai-uplot").count() == 3
+    assert not fig.locator("a.genai-figure-link").is_visible()  # replaced on screen
+    over = fig.locator(".genai-uplot--wide .u-over")
+    box = over.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
+    values = fig.locator(".genai-uplot--wide .u-legend .u-series .u-value").all_inner_texts()
+    assert any(v.strip() not in ("", "–", "--") for v in values[1:]), values
+    entry = fig.locator(".genai-uplot--wide .u-legend .u-series").nth(1)
+    entry.locator("th").click()  # the series' name in the legend
+    assert "u-off" in (entry.get_attribute("class") or "")
+    entry.locator("th").click()
+    assert "u-off" not in (entry.get_attribute("class") or "")
+    page.screenshot(path=str(SCREENSHOTS / "interactive-scaling-laws.png"), full_page=False)
+
+    # The attention map: hovering a character shades the characters it attends to.
+    page.goto(site_url + "architectures/transformers/", wait_until="load")
+    fig = _ready(page, "transformers-attention-maps")
+    tokens = fig.locator(".genai-attention-token")
+    n = tokens.count()
+    assert n > 4
+    tokens.nth(n - 1).hover()
+    weights = [float(w or 0) for w in fig.locator(".genai-attention-token").evaluate_all(
+        "ts => ts.map(t => t.style.getPropertyValue('--w'))")]
+    assert abs(sum(weights) - 1) < 0.05 and max(weights) > 0  # one row of softmax weights
+    assert "gives its largest weight" in fig.locator(".genai-attention-readout").inner_text()
+    fig.locator("select").nth(1).select_option("1")  # another head: another distribution
+    assert fig.locator("canvas.genai-attention-map").count() == 1
+
+    # Guidance: a slider below the plot shows the samples at each scale.
+    page.goto(site_url + "architectures/multimodal/", wait_until="load")
+    fig = _ready(page, "multimodal-guidance")
+    # The plot stays (the slider adds the samples below it).
+    assert "genai-figure--interactive" not in (fig.get_attribute("class") or "")
+    slider = fig.locator(".genai-slider input[type=range]")
+    first = fig.locator(".genai-slider-caption").inner_text()
+    slider.fill("0")
+    assert fig.locator(".genai-slider-caption").inner_text().startswith("Guidance 0:")
+    assert fig.locator(".genai-slider-caption").inner_text() != first or first.startswith(
+        "Guidance 0:")
+    assert fig.locator(".genai-slider-image").evaluate("i => i.naturalWidth") > 0
+    page.screenshot(path=str(SCREENSHOTS / "interactive-guidance.png"), full_page=False)
+
+    log = page.log
+    assert not (log.console_errors or log.page_errors or log.off_host or log.failed), vars(log)
+
+
+def test_interactive_figures_print_their_static_images(page, built_site, site_url):
+    page.goto(site_url + "scaling/measured/", wait_until="load")
+    _ready(page, "scaling-laws")
+    page.emulate_media(media="print")
+    fig = page.locator("#figure-scaling-laws")
+    assert fig.locator("a.genai-figure-link img").is_visible()
+    assert not fig.locator(".genai-interactive").is_visible()

@@ -131,7 +131,7 @@ def _token_logprobs(model, ids):
     title="Samples from the GPT at several temperatures, coloured by their log-likelihood.",
     caption="Each block continues the same prompt (bold) at the temperature given. Each "
     "character is coloured by its log-likelihood under the model at temperature 1: dark "
-    "characters were likely, bright ones surprising. The title gives the average in "
+    "characters were likely, orange ones surprising. The title gives the average in "
     "nats per character.",
     alt="Four blocks of generated text, one per temperature. At low temperature the text "
     "is repetitive and uniformly dark (likely); at temperature 1.5 it is full of bright, "
@@ -141,9 +141,10 @@ def samples(ctx, p: SamplePlot):
     """Sample at several temperatures and score each character under the model."""
     import matplotlib
     import matplotlib.pyplot as plt
+    import numpy as np
     from matplotlib import cm, colors
 
-    from genai_report.plotting import save_figure
+    from genai_report.plotting import quantize_png, save_figure
 
     model, tok, val_text = load_gpt(ctx.input("gpt-char", "model.pt"))
     prompt = first_sentence(val_text, p.prompt_chars)
@@ -156,7 +157,8 @@ def samples(ctx, p: SamplePlot):
         rows.append({"temperature": temp, "text": tok.decode(out),
                      "mean_logprob_nats": sum(gen_lp) / len(gen_lp), "logprobs": lp})
     norm = colors.Normalize(vmin=-6, vmax=0)
-    cmap = matplotlib.colormaps["plasma_r"]
+    # plasma without its pale-yellow end, which would vanish as text on white
+    cmap = colors.ListedColormap(matplotlib.colormaps["plasma_r"](np.linspace(0.2, 1.0, 256)))
     n_lines = -(-(len(prompt) + p.n_tokens) // p.line)
     height = len(rows) * (n_lines + 1.6)  # in text lines
     fig, ax = plt.subplots(figsize=(0.083 * p.line + 1.2, 0.2 * height + 0.3))
@@ -177,6 +179,7 @@ def samples(ctx, p: SamplePlot):
     fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.02, pad=0.01,
                  label="log p(char) (nats)")
     save_figure(fig, ctx.output("samples.png"))
+    quantize_png(ctx.output("samples.png"), colors=96)  # text in few colours: a third the bytes
     return {"prompt": prompt,
             "reference": _sample_likelihoods(ctx, model, tok, val_text, p),
             "validation_loss_nats": ctx.input_metrics("gpt-char")["val_loss_nats"],

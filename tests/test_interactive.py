@@ -69,3 +69,14 @@ def test_a_slider_names_an_output_of_its_figure():
         iv.validate_view(view, outputs=("plot.svg",))
     with pytest.raises(ValueError):
         iv.slider_view("scale", [0, 1], "frames.png", ["only one caption"])
+
+
+def test_a_text_view_keeps_one_colour_and_note_per_character():
+    block = iv.text_block("t=1", "ab\n", ["#000000", "#ff8800", "#123456"],
+                          ["prompt", "log p = -1.00 nats", "log p = -2.00 nats"], bold=1)
+    view = iv.text_view([block], legend="colour: log p")
+    assert view["blocks"][0]["bold"] == 1 and view["kind"] == "text"
+    with pytest.raises(ValueError, match="differ in length"):
+        iv.text_block("t", "abc", ["#000000"], ["x", "y", "z"])
+    with pytest.raises(ValueError, match="at least one block"):
+        iv.text_view([])

@@ -126,13 +126,14 @@ def _token_logprobs(model, ids):
     deps=("gpt-char",),
     params={"smoke": SamplePlot(n_tokens=20, n_prompts=4),
             "quick": SamplePlot(), "full": SamplePlot(n_tokens=400)},
-    outputs=("samples.png",),
+    outputs=("samples.png", "interactive.json"),
     seed=45,
     title="Samples from the GPT at several temperatures, coloured by their log-likelihood.",
     caption="Each block continues the same prompt (bold) at the temperature given. Each "
     "character is coloured by its log-likelihood under the model at temperature 1: dark "
     "characters were likely, orange ones surprising. The title gives the average in "
-    "nats per character.",
+    "nats per character. On the site the samples are shown as text: hover a character "
+    "for its log-likelihood.",
     alt="Four blocks of generated text, one per temperature. At low temperature the text "
     "is repetitive and uniformly dark (likely); at temperature 1.5 it is full of bright, "
     "unlikely characters and broken words.",
@@ -145,6 +146,7 @@ def samples(ctx, p: SamplePlot):
     from matplotlib import cm, colors
 
     from genai_report.plotting import quantize_png, save_figure
+    from genai_report.plotting.interactive import INTERACTIVE, text_block, text_view, write_view
 
     model, tok, val_text = load_gpt(ctx.input("gpt-char", "model.pt"))
     prompt = first_sentence(val_text, p.prompt_chars)
@@ -180,6 +182,16 @@ def samples(ctx, p: SamplePlot):
                  label="log p(char) (nats)")
     save_figure(fig, ctx.output("samples.png"))
     quantize_png(ctx.output("samples.png"), colors=96)  # text in few colours: a third the bytes
+    write_view(ctx.output(INTERACTIVE), text_view(
+        [text_block(f"temperature {r['temperature']}: {r['mean_logprob_nats']:.2f} nats/char",
+                    r["text"],
+                    ["#000000" if t < len(prompt) else colors.to_hex(cmap(norm(r["logprobs"][t - 1])))
+                     for t in range(len(r["text"]))],
+                    ["prompt" if t < len(prompt) else f"log p = {r['logprobs'][t - 1]:.2f} nats"
+                     for t in range(len(r["text"]))], bold=len(prompt)) for r in rows],
+        legend="Colour: log-likelihood of each character under the model at temperature 1, "
+               "from dark blue (likely, 0 nats) to orange (surprising, -6 nats or less).",
+        hint="Hover a character for its log-likelihood. The prompt is in bold."))
     return {"prompt": prompt,
             "reference": _sample_likelihoods(ctx, model, tok, val_text, p),
             "validation_loss_nats": ctx.input_metrics("gpt-char")["val_loss_nats"],

@@ -13,6 +13,9 @@ line charts. Three kinds exist:
   hovering a character shades the characters it attends to (:func:`attention_view`).
 * ``slider``: frames of one picture, one per value of a parameter, chosen with a slider
   below the figure's image (:func:`slider_view`), e.g. samples at each guidance scale.
+* ``text``: text as text, not a picture of it: blocks of characters, each with its own
+  colour and a note shown on hover (:func:`text_view`), e.g. generated samples coloured
+  by their likelihood.
 
 A view replaces the static image on screen unless it says ``"replaces_image": false``
 (a slider adds to the figure instead).
@@ -33,7 +36,7 @@ from typing import Any
 INTERACTIVE = "interactive.json"
 """The output name that gives a figure an interactive view."""
 
-KINDS = ("lines", "attention", "slider")
+KINDS = ("lines", "attention", "slider", "text")
 
 
 def _finite_or_none(values: Sequence[float | None], what: str) -> list[float | None]:
@@ -117,6 +120,25 @@ def slider_view(label: str, values: Sequence[float], image: str, captions: Seque
     return view
 
 
+def text_block(title: str, text: str, colors: Sequence[str], notes: Sequence[str], *,
+               bold: int = 0) -> dict[str, Any]:
+    """One block of a :func:`text_view`: ``text`` with a CSS colour and a hover note per
+    character; its first ``bold`` characters (a prompt, say) are set in bold."""
+    if not len(text) == len(colors) == len(notes):
+        raise ValueError(f"text block '{title}': text, colors and notes differ in length "
+                         f"({len(text)}, {len(colors)}, {len(notes)})")
+    return {"title": title, "text": text, "colors": list(colors), "notes": list(notes),
+            "bold": int(bold)}
+
+
+def text_view(blocks: Sequence[dict[str, Any]], *, legend: str = "",
+              hint: str = "") -> dict[str, Any]:
+    """Blocks of coloured text (:func:`text_block`) shown as text in place of the image."""
+    view = {"kind": "text", "blocks": list(blocks), "legend": legend, "hint": hint}
+    validate_view(view)
+    return view
+
+
 def validate_view(view: Any, outputs: Sequence[str] | None = None) -> None:
     """Raise ``ValueError`` naming the first problem of an interactive view.
 
@@ -142,6 +164,14 @@ def validate_view(view: Any, outputs: Sequence[str] | None = None) -> None:
                 if len(head) != t or any(len(row) != t for row in head):
                     raise ValueError(f"attention weights must be (layers, heads, {t}, {t}) "
                                      "for the view's tokens")
+    elif kind == "text":
+        blocks = view.get("blocks")
+        if not blocks:
+            raise ValueError("a 'text' view needs at least one block")
+        for b in blocks:
+            if not isinstance(b, dict) or not (len(b.get("text", "")) == len(b.get("colors", []))
+                                               == len(b.get("notes", []))):
+                raise ValueError("every text block needs text, colors and notes of one length")
     else:
         steps = view.get("steps")
         if not steps:

@@ -321,6 +321,14 @@ def test_interactive_figures_respond_to_the_reader(page, built_site, site_url):
     fig.locator("select").nth(1).select_option("1")  # another head: another distribution
     assert fig.locator("canvas.genai-attention-map").count() == 1
 
+    # Generated samples as text (not a picture of text): coloured, with a note per character.
+    fig = _ready(page, "transformers-samples")
+    chars = fig.locator(".genai-text-body span")
+    assert chars.count() > 50
+    notes = chars.evaluate_all("cs => cs.map(c => c.title)")
+    assert "prompt" in notes and any(n.startswith("log p = ") for n in notes)
+    assert not fig.locator("a.genai-figure-link").is_visible()
+
     # Guidance: a slider below the plot shows the samples at each scale.
     page.goto(site_url + "architectures/multimodal/", wait_until="load")
     fig = _ready(page, "multimodal-guidance")

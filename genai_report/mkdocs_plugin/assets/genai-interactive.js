@@ -240,7 +240,25 @@
     });
   }
 
-  var DRAW = { lines: drawLines, attention: drawAttention, slider: drawSlider };
+  /* -- text: characters as text, each coloured, with a note on hover ---------------- */
+  function drawText(holder, view) {
+    view.blocks.forEach(function (b) {
+      holder.appendChild(el("p", "genai-text-title", b.title));
+      var body = el("div", "genai-text-body");
+      Array.from(b.text).forEach(function (ch, i) {
+        var s = el("span", i < b.bold ? "genai-text-prompt" : null, ch === "\n" ? "\u21b5\n" : ch);
+        s.style.color = b.colors[i];
+        if (b.notes[i]) s.title = b.notes[i];
+        body.appendChild(s);
+      });
+      holder.appendChild(body);
+    });
+    if (view.legend) holder.appendChild(el("p", "genai-text-legend", view.legend));
+    hint(holder, view);
+    return Promise.resolve();
+  }
+
+  var DRAW = { lines: drawLines, attention: drawAttention, slider: drawSlider, text: drawText };
 
   function render(holder) {
     if (holder.dataset.state) return;

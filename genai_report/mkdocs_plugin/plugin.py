@@ -97,11 +97,12 @@ log = get_plugin_logger(__name__)
 ASSETS = Path(__file__).parent / "assets"
 CSS = "assets/genai-report.css"
 JS = "assets/genai-report.js"
+"""Click-to-zoom for figures (a small lightbox of our own: no script from off the host)."""
 INTERACTIVE_JS = "assets/genai-interactive.js"
+"""Draws the figures' interactive views (:mod:`genai_report.plotting.interactive`)."""
 UPLOT = ("assets/vendor/uplot/uPlot.iife.min.js", "assets/vendor/uplot/uPlot.min.css",
          "assets/vendor/uplot/LICENSE")
 """uPlot, served by the site; ``genai-interactive.js`` loads it on pages that need it."""
-"""Click-to-zoom for figures (a small lightbox of our own: no script from off the host)."""
 TUTORIALS = "tutorials"
 PACKAGE_DIR = Path(genai_report.__file__).parent
 

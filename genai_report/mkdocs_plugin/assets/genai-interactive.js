@@ -80,7 +80,11 @@
     });
     var chart = el("div", "genai-uplot" + (p.wide ? " genai-uplot--wide" : ""));
     grid.appendChild(chart);
-    var width = function () { return Math.max(240, chart.clientWidth); };
+    var width = function () {  // the chart's content box (its padding excluded)
+      var cs = getComputedStyle(chart);
+      return Math.max(240, Math.floor(chart.clientWidth - parseFloat(cs.paddingLeft) -
+                                      parseFloat(cs.paddingRight)));
+    };
     var plot = new uPlot({
       width: width(), height: Math.round(Math.min(360, Math.max(220, width() * 0.6))),
       title: p.title || undefined,

@@ -80,3 +80,14 @@ def test_a_text_view_keeps_one_colour_and_note_per_character():
         iv.text_block("t", "abc", ["#000000"], ["x", "y", "z"])
     with pytest.raises(ValueError, match="at least one block"):
         iv.text_view([])
+
+
+def test_tokens_alternate_in_colour_and_parts_nest_other_views():
+    block = iv.token_block("v", ["the", " ", "cat"])
+    assert block["text"] == "the cat" and block["colors"][0] != block["colors"][3]
+    assert block["notes"][4] == "token 3 of 3: 'cat'"
+    view = iv.parts_view([_lines(), iv.text_view([block])])
+    assert [p["kind"] for p in view["parts"]] == ["lines", "text"]
+    slider = iv.slider_view("s", [0], "f.png", ["a"])
+    with pytest.raises(ValueError, match="lines, attention or text"):
+        iv.parts_view([slider])

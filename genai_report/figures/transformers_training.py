@@ -358,14 +358,15 @@ class TokenizationPlot:
     deps=("bpe-english",),
     params={"smoke": TokenizationPlot(eval_chars=2000, n_points=4), "quick": TokenizationPlot(),
             "full": TokenizationPlot(n_points=20)},
-    outputs=("tokenization.svg",),
+    outputs=("tokenization.svg", "interactive.json"),
     seed=47,
     data=(corpus_file,),
     title="A bigger vocabulary makes sequences shorter.",
     caption="Byte-pair encoding learned on the start of the corpus, measured on its "
     "validation tail. Left: characters per token (how much shorter the sequence gets) "
     "against vocabulary size; the leftmost point, with no merges, is the character "
-    "tokenizer. Right: one sentence cut into tokens at three vocabulary sizes.",
+    "tokenizer. Right: one sentence cut into tokens at three vocabulary sizes (on the site, "
+    "as text: hover a character to see its token).",
     alt="A rising curve of characters per token against vocabulary size, steep at first "
     "and then flattening; beside it the same sentence split into many single-character "
     "tokens, then fewer, then mostly whole words.",
@@ -377,6 +378,16 @@ def tokenization(ctx, p: TokenizationPlot):
     from genai_report.data.bpe import BPETokenizer
     from genai_report.data.text import load_corpus
     from genai_report.plotting import save_figure
+    from genai_report.plotting.interactive import (
+        INTERACTIVE,
+        lines_view,
+        panel,
+        parts_view,
+        series,
+        text_view,
+        token_block,
+        write_view,
+    )
 
     blob = json.loads(ctx.input("bpe-english", "bpe.json").read_text())
     bpe = BPETokenizer(tuple(blob["alphabet"]), tuple(tuple(m) for m in blob["merges"]))
@@ -404,6 +415,15 @@ def tokenization(ctx, p: TokenizationPlot):
         a1.text(0, 0.86 - 0.33 * row, wrapped, fontsize=8, family="monospace",
                 transform=a1.transAxes, va="top", linespacing=1.4)
     save_figure(fig, ctx.output("tokenization.svg"))
+    vocab = [c["vocab_size"] for c in curve]
+    write_view(ctx.output(INTERACTIVE), parts_view([
+        lines_view([panel([series("characters per token", vocab,
+                                  [c["chars_per_token"] for c in curve], color="#3b6fb6")],
+                          x_label="vocabulary size", y_label="characters per token")]),
+        text_view([token_block(f"vocabulary {name[1:]}: {len(toks)} tokens", toks)
+                   for name, toks in examples.items()],
+                  legend="Tokens alternate in colour; hover a character to see its token."),
+    ], hint="The sentence as text, cut into tokens at three vocabulary sizes."))
     return {"curve": curve, "chars_per_token_max": curve[-1]["chars_per_token"],
             "vocab_size_max": curve[-1]["vocab_size"], "sentence": sentence,
             "examples": examples}

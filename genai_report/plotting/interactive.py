@@ -16,6 +16,8 @@ line charts. Three kinds exist:
 * ``text``: text as text, not a picture of it: blocks of characters, each with its own
   colour and a note shown on hover (:func:`text_view`), e.g. generated samples coloured
   by their likelihood.
+* ``parts``: several of the above, one after the other, for a figure whose panels differ
+  in kind (:func:`parts_view`), e.g. a curve beside examples of text.
 
 A view replaces the static image on screen unless it says ``"replaces_image": false``
 (a slider adds to the figure instead).
@@ -36,7 +38,7 @@ from typing import Any
 INTERACTIVE = "interactive.json"
 """The output name that gives a figure an interactive view."""
 
-KINDS = ("lines", "attention", "slider", "text")
+KINDS = ("lines", "attention", "slider", "text", "parts")
 
 
 def _finite_or_none(values: Sequence[float | None], what: str) -> list[float | None]:
@@ -139,6 +141,25 @@ def text_view(blocks: Sequence[dict[str, Any]], *, legend: str = "",
     return view
 
 
+def token_block(title: str, tokens: Sequence[str], *,
+                colors: Sequence[str] = ("#3b6fb6", "#c4455a")) -> dict[str, Any]:
+    """A :func:`text_block` of ``tokens`` in alternating colours, each character's note
+    naming its token ("token 3 of 12: 'the'"), so a reader sees where each token ends."""
+    text, cols, notes = "", [], []
+    for i, tok in enumerate(tokens):
+        text += tok
+        cols += [colors[i % len(colors)]] * len(tok)
+        notes += [f"token {i + 1} of {len(tokens)}: {tok!r}"] * len(tok)
+    return text_block(title, text, cols, notes)
+
+
+def parts_view(parts: Sequence[dict[str, Any]], *, hint: str = "") -> dict[str, Any]:
+    """Views of other kinds (not sliders) shown one after the other, in place of the image."""
+    view = {"kind": "parts", "parts": list(parts), "hint": hint}
+    validate_view(view)
+    return view
+
+
 def validate_view(view: Any, outputs: Sequence[str] | None = None) -> None:
     """Raise ``ValueError`` naming the first problem of an interactive view.
 
@@ -164,6 +185,15 @@ def validate_view(view: Any, outputs: Sequence[str] | None = None) -> None:
                 if len(head) != t or any(len(row) != t for row in head):
                     raise ValueError(f"attention weights must be (layers, heads, {t}, {t}) "
                                      "for the view's tokens")
+    elif kind == "parts":
+        parts = view.get("parts")
+        if not parts:
+            raise ValueError("a 'parts' view needs at least one part")
+        for part in parts:
+            if not isinstance(part, dict) or part.get("kind") in ("parts", "slider"):
+                raise ValueError("the parts of a 'parts' view are lines, attention or text "
+                                 "views")
+            validate_view(part, outputs)
     elif kind == "text":
         blocks = view.get("blocks")
         if not blocks:

@@ -308,6 +308,7 @@ def test_interactive_figures_respond_to_the_reader(page, built_site, site_url):
     page.screenshot(path=str(SCREENSHOTS / "interactive-scaling-laws.png"), full_page=False)
 
     # The attention map: hovering a character shades the characters it attends to.
+    page.wait_for_load_state("networkidle")
     page.goto(site_url + "architectures/transformers/", wait_until="load")
     fig = _ready(page, "transformers-attention-maps")
     tokens = fig.locator(".genai-attention-token")
@@ -329,7 +330,14 @@ def test_interactive_figures_respond_to_the_reader(page, built_site, site_url):
     assert "prompt" in notes and any(n.startswith("log p = ") for n in notes)
     assert not fig.locator("a.genai-figure-link").is_visible()
 
+    # Tokenization: the curve as a chart and the sentence's tokens as text.
+    fig = _ready(page, "transformers-tokenization")
+    assert fig.locator(".genai-uplot").count() == 1
+    notes = fig.locator(".genai-text-body span").evaluate_all("cs => cs.map(c => c.title)")
+    assert any(n.startswith("token 1 of ") for n in notes), notes[:5]
+
     # Guidance: a slider below the plot shows the samples at each scale.
+    page.wait_for_load_state("networkidle")  # images the scrolling asked for, not cut off
     page.goto(site_url + "architectures/multimodal/", wait_until="load")
     fig = _ready(page, "multimodal-guidance")
     # The plot stays (the slider adds the samples below it).
@@ -342,6 +350,7 @@ def test_interactive_figures_respond_to_the_reader(page, built_site, site_url):
         "Guidance 0:")
     assert fig.locator(".genai-slider-image").evaluate("i => i.naturalWidth") > 0
     page.screenshot(path=str(SCREENSHOTS / "interactive-guidance.png"), full_page=False)
+    page.wait_for_load_state("networkidle")
 
     log = page.log
     assert not (log.console_errors or log.page_errors or log.off_host or log.failed), vars(log)

@@ -262,7 +262,22 @@
     return Promise.resolve();
   }
 
-  var DRAW = { lines: drawLines, attention: drawAttention, slider: drawSlider, text: drawText };
+  /* -- parts: views of other kinds, one after the other ------------------------------ */
+  function drawParts(holder, view) {
+    var done = Promise.resolve();
+    view.parts.forEach(function (part) {
+      var sub = el("div", "genai-interactive-part");
+      Array.from(holder.attributes).forEach(function (a) {  // the URLs a part may need
+        if (a.name.indexOf("data-") === 0 && a.name !== "data-state") sub.setAttribute(a.name, a.value);
+      });
+      holder.appendChild(sub);
+      done = done.then(function () { return DRAW[part.kind](sub, part); });
+    });
+    return done.then(function () { hint(holder, view); });
+  }
+
+  var DRAW = { lines: drawLines, attention: drawAttention, slider: drawSlider, text: drawText,
+               parts: drawParts };
 
   function render(holder) {
     if (holder.dataset.state) return;

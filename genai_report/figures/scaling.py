@@ -771,8 +771,7 @@ def distillation(ctx, p: Fits):
             "soft_wins_every_seed": all(v > 0 for v in rec["gap_hard_minus_soft"]["values"]),
             "size_ratio": rec["teacher_params"] / rec["student_params"],
             "gap_by_step": [{"step": t, "gap": float(g)} for t, g in zip(steps, gap,
-                                                                         strict=True)],
-            "widest_gap_at_last_step": bool(gap[-1] >= gap.max())}
+                                                                         strict=True)]}
 
 
 # --------------------------------------------------------------------------- emergence control

@@ -3,13 +3,15 @@
 Usage::
 
     python benchmarks/bench_site_weight.py [SITE_DIR] [--all] [--json] [--check]
+        [--scheme light|dark]
 
 For each chapter of mkdocs.yml's nav (``--all``: every page) it sums the page's HTML and
 everything the page loads from the site: stylesheets, scripts, images (``<img>``, also
-lazy ones) and the search index the search worker fetches. It reports the total, the
+lazy ones, but of a figure only the variant the reader's colour scheme shows) and the
+search index the search worker fetches. It reports the total, the
 image bytes, the gzip-compressed total (what a server with compression sends), the
-page's largest image, and lists heavy images with a hint (an SVG of many points is better
-as a compressed PNG; a PNG of line art is better as SVG).
+page's largest image, and lists heavy images with a hint (an SVG of many points should
+rasterize them; a PNG of line art is better as SVG, which also gets a dark variant).
 
 Goal: no chapter page over 2 MB (``--check`` exits 1 if one is).
 """
@@ -36,7 +38,7 @@ ASSET_RE = re.compile(
     r'|<link\b(?=[^>]*\brel="(?:stylesheet|preload|modulepreload|icon)")[^>]*?\bhref="([^"]+)"',
     re.I,
 )
-IMG_RE = re.compile(r'<img\b[^>]*?\bsrc="([^"]+)"', re.I)
+IMG_RE = re.compile(r'<img\b[^>]*?\bsrc="([^"]+)"[^>]*>', re.I)
 
 
 def nav_pages(config: Path) -> list[str]:
@@ -87,18 +89,32 @@ def _local(site: Path, page_url: str, ref: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def weigh(site: Path, page_url: str) -> dict:
-    """Bytes a reader downloads for one page."""
+def _shown(tags: list[str], scheme: str) -> list[bool]:
+    """Which of a page's ``<img>`` tags (in document order) a reader of ``scheme`` loads: a
+    figure's dark variant (``genai-dark``) is a lazy image shown only under the dark scheme,
+    in place of the light image just before it."""
+    dark = ["genai-dark" in re.findall(r'\bclass="([^"]*)"', t)[0].split()
+            if 'class="' in t else False for t in tags]
+    if scheme == "light":
+        return [not d for d in dark]
+    return [d or not (i + 1 < len(dark) and dark[i + 1]) for i, d in enumerate(dark)]
+
+
+def weigh(site: Path, page_url: str, scheme: str = "light") -> dict:
+    """Bytes a reader of the ``light`` or ``dark`` scheme downloads for one page."""
     html_path = site / page_url / "index.html" if not page_url.endswith(".html") else site / page_url
     html = html_path.read_text()
     files: dict[Path, str] = {html_path: "html"}
     for m in ASSET_RE.finditer(html):
+        if m.group(0).lower().startswith("<img"):
+            continue  # images are counted below, by scheme
         path = _local(site, page_url, m.group(1) or m.group(2))
         if path is not None:
             files.setdefault(path, "asset")
     images = {}
-    for m in IMG_RE.finditer(html):
-        path = _local(site, page_url, m.group(1))
+    found = list(IMG_RE.finditer(html))
+    for m, shown in zip(found, _shown([m.group(0) for m in found], scheme), strict=True):
+        path = _local(site, page_url, m.group(1)) if shown else None
         if path is not None:
             files[path] = "image"
             images[path] = _sizes(path)[0]
@@ -110,6 +126,7 @@ def weigh(site: Path, page_url: str) -> dict:
     largest = max(images.items(), key=lambda kv: kv[1], default=(None, 0))
     return {
         "page": "/" + page_url,
+        "scheme": scheme,
         "total_bytes": total,
         "gzip_bytes": gz,
         "image_bytes": sum(images.values()),
@@ -122,9 +139,15 @@ def weigh(site: Path, page_url: str) -> dict:
     }
 
 
-def _hint(path: str) -> str:
+def _hint(path: str, site: Path) -> str:
     if path.endswith(".svg"):
-        return "SVG with many elements: save as a compressed PNG (scatter/heatmap/image grid)"
+        text = (site / path).read_text(errors="replace")
+        embedded = sum(len(m) for m in re.findall(r"base64,[^\"']*", text))
+        if embedded > len(text) / 2:
+            return ("SVG mostly of embedded pictures: draw them at a lower resolution "
+                    "(savefig dpi, or fewer pixels in the image)")
+        return ("SVG with many elements: draw dense artists with rasterized=True (they embed "
+                "as one picture; the text stays vector and the dark variant still works)")
     if path.endswith(".png"):
         return "large PNG: lower dpi, quantize colours, or draw line art as SVG"
     return "large image"
@@ -141,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="every page, not only chapters")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--check", action="store_true", help="exit 1 if a page is over 2 MB")
+    parser.add_argument("--scheme", choices=("light", "dark"), default="light",
+                        help="count the images a reader of this colour scheme loads "
+                             "(figures have a dark variant; default: light)")
     args = parser.parse_args(argv)
     site = args.site.resolve()
     if not (site / "index.html").is_file():
@@ -154,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             if not p.relative_to(site).as_posix().startswith(("assets/", "figures/")))
     else:
         urls = [u for u in nav_pages(args.config) if (site / u / "index.html").is_file()]
-    rows = [weigh(site, u) for u in urls]
+    rows = [weigh(site, u, args.scheme) for u in urls]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -169,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         if heavy:
             print(f"\nImages over {HEAVY_IMAGE // 1024} KB:")
             for p, b in sorted(heavy.items(), key=lambda kv: -kv[1]):
-                print(f"  {p} ({b // 1024} KB): {_hint(p)}")
+                print(f"  {p} ({b // 1024} KB): {_hint(p, site)}")
         over = [r["page"] for r in rows if r["over_limit"]]
         print(f"\n{len(rows)} page(s); heaviest {_mb(max((r['total_bytes'] for r in rows), default=0)).strip()}; "
               f"{len(over)} over 2 MB{': ' + ', '.join(over) if over else ''}.")

@@ -87,6 +87,37 @@ def test_step_meter_charges_alternating_optimisers_their_own_halves():
     assert meter.loops()[0].steps == 7
 
 
+def test_an_evaluation_between_every_step_is_not_charged_to_the_steps():
+    """A loop cut to a few steps whose node evaluates every `steps // 5` steps now
+    evaluates at every step; the meter must not cost each full-run step an evaluation."""
+    gen = torch.Generator().manual_seed(0)
+    model = torch.nn.Linear(64, 64)
+    opt = torch.optim.AdamW(model.parameters())
+    x = torch.randn(16, 64, generator=gen)
+    held_out = torch.randn(4096, 64, generator=gen)
+
+    def run(evaluate: bool) -> list:
+        with StepMeter() as meter:
+            for _ in range(10):
+                _linear_step(model, opt, x)
+                if evaluate:
+                    with torch.no_grad():
+                        for _ in range(20):
+                            model(held_out).softmax(-1).mean()
+        return meter.loops()
+
+    plain, with_eval = run(False)[0], run(True)[0]
+    # The step's own operators and FLOPs are the same with or without the evaluation.
+    assert with_eval.ops_per_step == plain.ops_per_step
+    assert with_eval.flops_per_step == plain.flops_per_step
+    # Its time goes to the node's rest, not to the step.
+    assert with_eval.between_steps_s > 0 and plain.between_steps_s == 0
+    est = estimate("n", {"wall_s": with_eval.measured_s + with_eval.between_steps_s + 0.1,
+                         "loops": [dataclasses.asdict(with_eval)]}, {"steps": (10, 10_000)},
+                   {}, gpu_class("h100"))
+    assert est.other_s >= with_eval.between_steps_s
+
+
 def test_estimate_extrapolates_loops_and_keeps_the_rest():
     gpu = GPU_CLASSES["h100"]
     usage = {"wall_s": 10.0, "peak_rss_mib": 100.0, "loops": [

@@ -209,3 +209,77 @@ def test_committed_outputs_stay_small():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_with_several_jobs_missing_inputs_are_restored_as_tasks_of_their_own(
+        project, tmp_path, caplog):
+    pipe = _pipe(project, tmp_path)
+    _run(pipe)
+    model = _drop_model_files(pipe)
+    project.write("nodes.py", NODES.replace("{VERSION}", "v2").format())
+    pipe = _pipe(project, tmp_path)
+    with caplog.at_level("INFO"):
+        report = _run(pipe, jobs=2)
+    assert report.ran == ["base", "plot"] and model.is_file()
+    # base went through the scheduler (a worker, a progress line), not inline.
+    assert "Running base (smoke, cpu): restoring model.pt, which plot needs" in caplog.text
+    assert "model files are kept out of git" in caplog.text
+    assert "base" not in report.fresh and "note" not in report.ran
+    assert pipe.store.read_record("smoke", "base").reproducible is True
+    assert _run(pipe, jobs=2).ran == []
+
+
+UNREPRODUCIBLE = '''
+import json
+import os
+from dataclasses import dataclass
+
+from genai_report.pipeline.registry import Node
+
+
+@dataclass(frozen=True)
+class P:
+    n: int = 1
+
+
+def base(ctx, p):
+    ctx.output("model.pt").write_bytes(os.urandom(64))  # training that is not reproducible
+    ctx.output("data.json").write_text(json.dumps({{"n": p.n}}))
+
+
+def note(ctx, p):
+    n = json.loads(ctx.input("base", "data.json").read_text())["n"]
+    ctx.output("note.svg").write_text(f"<svg>{{n}}</svg>")
+
+
+def plot(ctx, p):
+    size = len(ctx.input("base", "model.pt").read_bytes())
+    ctx.output("plot.svg").write_text(f"<svg>{{size}} {VERSION}</svg>")
+
+
+def make_nodes():
+    params = {{"smoke": P(1), "quick": P(2), "full": P(3)}}
+    return [
+        Node("base", base, "artifact", params, ("model.pt", "data.json")),
+        Node("a-note", note, "figure", params, ("note.svg",), deps=("base",), alt="a note"),
+        Node("z-plot", plot, "figure", params, ("plot.svg",), deps=("base",), alt="a plot"),
+    ]
+'''
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_restore_that_writes_other_bytes_leaves_nothing_stale(fake_project, tmp_path, jobs):
+    """`a-note` is judged fresh before `z-plot` asks for base's model; restoring it writes
+    other bytes, so `a-note` (whose key holds them) must run again in the same run."""
+    fake_project.write("nodes.py", UNREPRODUCIBLE.replace("{VERSION}", "v1").format())
+    pipe = _pipe(fake_project, tmp_path)
+    _run(pipe)
+    _drop_model_files(pipe)
+    fake_project.write("nodes.py", UNREPRODUCIBLE.replace("{VERSION}", "v2").format())
+    pipe = _pipe(fake_project, tmp_path)
+    report = _run(pipe, jobs=jobs)
+    assert report.rewritten == ["base"]
+    assert sorted(report.ran) == ["a-note", "base", "z-plot"]
+    assert not set(report.fresh) & set(report.ran)
+    assert all(s.fresh for s in pipe.status("smoke")), [
+        (s.node.name, s.reason) for s in pipe.status("smoke") if not s.fresh]

@@ -105,8 +105,14 @@ def test_small_site_places_figures_metrics_citations_and_maths(small_site):
     out = _build(small_site)
     assert out.returncode == 0, out.stderr
     html = (small_site / "site" / "index.html").read_text()
-    assert '<img src="figures/good/good.svg" alt="a test image"' in html
+    assert '<img class="genai-light" src="figures/good/good.svg" alt="a test image"' in html
     assert (small_site / "site" / "figures" / "good" / "good.svg").is_file()
+    # Its dark variant: derived at build time, served beside it, swapped in by the scheme.
+    assert 'class="genai-figure genai-figure--dark"' in html
+    assert '<img class="genai-dark" src="figures/good/good.dark.svg" alt="a test image"' in html
+    dark = (small_site / "site" / "figures" / "good" / "good.dark.svg").read_text()
+    assert dark.startswith('<svg fill="#bfc0c6"') and "good.dark.svg" not in os.listdir(
+        small_site / "cache" / "smoke" / "good")  # nothing written into the cache
     assert (small_site / "site" / "figures" / "good" / "record.json").is_file()
     assert ">42.1</span>" in html and ">3</span>" in html
     assert "(param, smoke" in html
@@ -411,7 +417,9 @@ def test_an_interactive_view_is_placed_with_its_static_image_and_checked(small_s
     assert 'data-kind="lines"' in holder and 'data-replaces="true"' in holder
     assert 'data-view="figures/explore/interactive.json"' in holder
     assert 'data-lib="assets/vendor/uplot/uPlot.iife.min.js"' in holder
-    assert '<img src="figures/explore/explore.svg" alt="a static plot"' in html  # fallback
+    assert '<img class="genai-light" src="figures/explore/explore.svg" alt="a static plot"' \
+        in html  # the fallback
+    assert 'data-dark="{&quot;#000000&quot;:&quot;#bfc0c6&quot;}"' in holder  # its dark twins
     assert '<a href="figures/explore/explore.svg">static image</a>' in html
     site = small_site / "site"
     for served in ("figures/explore/interactive.json", "assets/genai-interactive.js",

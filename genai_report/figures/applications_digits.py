@@ -128,7 +128,7 @@ class Inpainting:
     deps=("digits-diffusion", "digits-classifier"),
     params={"smoke": Inpainting(n=8, k=2, steps=4, resample=2), "quick": Inpainting(),
             "full": Inpainting(n=450, k=8, steps=250, resample=10)},
-    outputs=("inpainting.png",),
+    outputs=("inpainting.svg",),
     seed=73,
     data=(data_file,),
     title="Inpainting: the diffusion model fills hidden pixels, including in digits no "
@@ -230,7 +230,7 @@ def inpainting(ctx, p: Inpainting):
     for r, lab in enumerate(["truth", "input", "diff. 1", "diff. 2", "nearest"]):
         axes[r, 0].set_ylabel(lab, fontsize=8, rotation=0, ha="right", va="center")
     fig.subplots_adjust(wspace=0.06, hspace=0.06)
-    save_figure(fig, ctx.output("inpainting.png"), dpi=110)
+    save_figure(fig, ctx.output("inpainting.svg"), dpi=110)
     return {**out, "n": p.n, "k": p.k, "steps": p.steps or model.config.timesteps,
             "resample": p.resample}
 
@@ -328,7 +328,7 @@ class Design:
     deps=("digits-diffusion", "digits-classifier"),
     params={"smoke": Design(per_class=2, steps=5),
             "quick": Design(), "full": Design(per_class=200, steps=100)},
-    outputs=("design.png",),
+    outputs=("design.svg",),
     seed=75,
     title="Design under a constraint: asking for a digit with as little ink as possible.",
     caption="The class-conditional diffusion model samples each digit while the gradient of the "
@@ -372,7 +372,7 @@ def design(ctx, p: Design):
             show_digit(a, g[j])
             if j == 0:
                 a.set_title(f"w={p.weights[i]:g}", fontsize=7)
-    save_figure(fig, ctx.output("design.png"), dpi=90)
+    save_figure(fig, ctx.output("design.svg"), dpi=90)
     base = rows[0]
     return {"curve": rows, "base_ink": base["mean_ink"], "base_accuracy": base["class_accuracy"],
             "strongest": rows[-1], "per_class": p.per_class}

@@ -42,7 +42,7 @@ def _eval(ctx, node: str) -> dict:
     "families-mode-collapse",
     deps=("ring-gan",),
     params=PLANE,
-    outputs=("mode_collapse.png",),
+    outputs=("mode_collapse.svg",),
     title="Mode collapse: a GAN on a ring of eight Gaussians, and a fix.",
     caption="Generator samples at checkpoints during training. Top: the non-saturating GAN loss. "
     "Bottom: the hinge loss with a minibatch-standard-deviation feature in the discriminator. "
@@ -74,7 +74,7 @@ def mode_collapse(ctx, p: Plane):
             ax.scatter(centres[:, 0], centres[:, 1], marker="x", color="0.4", s=20)
             ax.set_xticks([])
             ax.set_yticks([])
-    save_figure(fig, ctx.output("mode_collapse.png"))
+    save_figure(fig, ctx.output("mode_collapse.svg"))
     return {name: {k: ev[name][k] for k in ("modes_covered", "high_quality_fraction", "mmd",
                                               "modes_over_training")} for name in ev}
 
@@ -83,7 +83,7 @@ def mode_collapse(ctx, p: Plane):
     "families-flow-density",
     deps=("toy2d-flow",),
     params=PLANE,
-    outputs=("flow_density.png",),
+    outputs=("flow_density.svg",),
     title="A RealNVP flow gives an exact density.",
     caption="For each data set: training points, the flow's log-density log p(x) (computed "
     "exactly by the change of variables), and samples. The held-out negative log-likelihood is "
@@ -115,7 +115,7 @@ def flow_density(ctx, p: Plane):
         axes[i, 1].set_title(f"log p(x); test NLL {ev[name]['test_nll_nats']:.2f} nats", fontsize=9)
         axes[i, 1].grid(False)
         _scatter(axes[i, 2], b["samples"][: p.points], f"samples; MMD {ev[name]['mmd']:.4f}", "C1")
-    save_figure(fig, ctx.output("flow_density.png"))
+    save_figure(fig, ctx.output("flow_density.svg"))
     return {name: {k: v for k, v in m.items() if k != "mode_counts"} for name, m in ev.items()}
 
 
@@ -123,7 +123,7 @@ def flow_density(ctx, p: Plane):
     "families-ebm",
     deps=("toy2d-ebm",),
     params=PLANE,
-    outputs=("ebm.png",),
+    outputs=("ebm.svg",),
     title="An energy-based model: its energy landscape and Langevin sampling.",
     caption="Left: the learned energy E(x) (low is likely). Middle: Langevin chains started "
     "from uniform noise, drawn as paths. Right: where the chains end.",
@@ -166,7 +166,7 @@ def ebm(ctx, p: Plane):
     axes[1].set_title(f"{ev['sample_steps']} Langevin steps from noise", fontsize=9)
     _scatter(axes[2], b["samples"][: p.points],
              f"samples; MMD {ev['mmd']:.4f}, {ev.get('modes_covered', '?')}/8 modes", "C1")
-    save_figure(fig, ctx.output("ebm.png"))
+    save_figure(fig, ctx.output("ebm.svg"))
     return {k: v for k, v in ev.items() if k != "mode_counts"}
 
 
@@ -174,7 +174,7 @@ def ebm(ctx, p: Plane):
     "families-2d-gallery",
     deps=("ring-gan", "toy2d-flow", "toy2d-ebm", "toy2d-diffusion"),
     params=PLANE,
-    outputs=("gallery_2d.png",),
+    outputs=("gallery_2d.svg",),
     title="Every family on the ring of eight Gaussians.",
     caption="Samples of each 2-D model with the share of its samples that lie near one of "
     "the eight modes (within three standard deviations) and how evenly those are shared among "
@@ -225,7 +225,7 @@ def gallery_2d(ctx, p: Plane):
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    save_figure(fig, ctx.output("gallery_2d.png"))
+    save_figure(fig, ctx.output("gallery_2d.svg"))
     return {"table": table, "mmd_floor": ev["diffusion"]["ring"]["mmd_floor"],
             "real": {k: floor[k] for k in ("near_mode", "balance", "matched_mass")}}
 
@@ -234,7 +234,7 @@ def gallery_2d(ctx, p: Plane):
     "families-diffusion-2d",
     deps=("toy2d-diffusion",),
     params=PLANE,
-    outputs=("diffusion_2d.png",),
+    outputs=("diffusion_2d.svg",),
     title="The reverse process on the plane: noise becomes a swiss roll.",
     caption="The same 2,000 points at evenly spaced steps of the DDPM reverse process, from "
     "x_T (a standard Gaussian) to x_0.",
@@ -257,5 +257,5 @@ def diffusion_2d(ctx, p: Plane):
         _scatter(ax, x[: p.points], f"t = {int(t)}", "C0" if t else "C1")
         ax.set_xticks([])
         ax.set_yticks([])
-    save_figure(fig, ctx.output("diffusion_2d.png"))
+    save_figure(fig, ctx.output("diffusion_2d.svg"))
     return {k: {kk: vv for kk, vv in v.items() if kk != "mode_counts"} for k, v in ev.items()}

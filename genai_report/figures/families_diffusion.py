@@ -27,7 +27,7 @@ class Trajectory:
     "families-denoising",
     deps=("digits-diffusion",),
     params={"smoke": Trajectory(frames=3), "quick": Trajectory(), "full": Trajectory()},
-    outputs=("denoising.png",),
+    outputs=("denoising.svg",),
     title="From noise to digit: the reverse process.",
     caption="Ten DDPM samples, one per class (guidance scale 3), shown at evenly spaced steps "
     "from x_T (pure noise, left) to x_0 (right).",
@@ -53,7 +53,7 @@ def denoising(ctx, p: Trajectory):
     fig, ax = plt.subplots(figsize=(1.0 * p.frames, 9.5))
     show_grid(ax, imgs.clamp(-1, 1), 10, p.frames)
     ax.set_xticks([4.5 + 9 * k for k in range(p.frames)], [f"t={f[0]}" for f in frames])
-    save_figure(fig, ctx.output("denoising.png"))
+    save_figure(fig, ctx.output("denoising.svg"))
     return {"timesteps": T, "frames_t": [f[0] for f in frames]}
 
 
@@ -169,7 +169,7 @@ class Guidance:
     deps=("digits-classifier", "digits-diffusion"),
     params={"smoke": Guidance(n=50, ddim_steps=5, show=4), "quick": Guidance(),
             "full": Guidance(n=2000)},
-    outputs=("guidance.png",),
+    outputs=("guidance.svg",),
     data=DIGITS,
     title='"Draw a 7": classifier-free guidance trades diversity for fidelity.',
     caption="Left: samples asked for a 7 at each guidance scale s (s = 0 ignores the label, "
@@ -220,5 +220,5 @@ def guidance(ctx, p: Guidance):
     ax2.set_xlabel("guidance scale s")
     ax2.set_ylim(0, 1.02)
     ax2.legend()
-    save_figure(fig, ctx.output("guidance.png"))
+    save_figure(fig, ctx.output("guidance.svg"))
     return {"digit": p.digit, "by_scale": {f"{r['scale']:g}": r for r in rows}}

@@ -45,7 +45,7 @@ METRICS = ("fid", "precision", "recall", "classes_covered")
     "families-gan-vs-diffusion",
     deps=("digits-classifier", "digits-scores", *(n for n, _ in LIKE_WITH_LIKE.values())),
     params=GRID,
-    outputs=("gan_vs_diffusion.png",),
+    outputs=("gan_vs_diffusion.svg",),
     data=DIGITS,
     title="GANs and diffusion models compared like with like.",
     caption="Samples (not cherry-picked) of an unconditional GAN and an unconditional "
@@ -105,7 +105,7 @@ def gan_vs_diffusion(ctx, p: Grid):
                      "fid_ratio": max(fg["mean"], fd["mean"]) / min(fg["mean"], fd["mean"]),
                      # the gap in units of the larger of the two seed spreads
                      "gap_in_sd": abs(fg["mean"] - fd["mean"]) / max(fg["sd"], fd["sd"], 1e-12)}
-    save_figure(fig, ctx.output("gan_vs_diffusion.png"))
+    save_figure(fig, ctx.output("gan_vs_diffusion.svg"))
     return out
 
 
@@ -182,7 +182,7 @@ def training_time(ctx, p: Curve):
     "families-gallery",
     deps=("digits-classifier", "digits-scores", *DIGIT_FAMILIES),
     params=GRID,
-    outputs=("gallery.png",),
+    outputs=("gallery.svg",),
     data=DIGITS,
     title="Every family on the same digits.",
     caption="Samples of each model beside held-out real digits, with the digits FID (mean ± sd "
@@ -220,7 +220,7 @@ def gallery(ctx, p: Grid):
             row["bits_per_dim"] = bpd
         row["train_time_s"] = float(m["train_time_s"])
         table[name] = row
-    save_figure(fig, ctx.output("gallery.png"))
+    save_figure(fig, ctx.output("gallery.svg"))
     return {"table": table}
 
 
@@ -230,7 +230,7 @@ def gallery(ctx, p: Grid):
     deps=("digits-classifier", "digits-scores", "digits-vae", "digits-diffusion",
           "digits-latent-diffusion"),
     params=GRID,
-    outputs=("latent_diffusion.png",),
+    outputs=("latent_diffusion.svg",),
     data=DIGITS,
     title="Latent diffusion beside its parts: the VAE alone and diffusion on pixels.",
     caption="Samples of the VAE decoder from its Gaussian prior; of diffusion in the VAE's 8-D "
@@ -273,7 +273,7 @@ def latent_diffusion(ctx, p: Grid):
         out[name] = {k: scores[name][k] for k in ("fid", "precision", "recall", "classes_covered")}
     out["latent_dim"] = vae.config.latent_dim
     out["compression"] = 64 / vae.config.latent_dim
-    save_figure(fig, ctx.output("latent_diffusion.png"))
+    save_figure(fig, ctx.output("latent_diffusion.svg"))
     return out
 
 
@@ -289,7 +289,7 @@ class Raster:
     "families-pixelcnn",
     deps=("digits-pixelcnn",),
     params={"smoke": Raster(n=2, snapshots=(32, 64)), "quick": Raster(), "full": Raster()},
-    outputs=("pixelcnn.png",),
+    outputs=("pixelcnn.svg",),
     title="An autoregressive model writes a digit one pixel at a time.",
     caption="PixelCNN samples after 8, 16, …, 64 of the 64 pixels have been drawn, in raster "
     "order; pixels not yet drawn are blank.",
@@ -317,5 +317,5 @@ def pixelcnn(ctx, p: Raster):
     show_grid(ax, imgs, p.n, len(p.snapshots))
     ax.set_xticks([4.5 + 9 * i for i in range(len(p.snapshots))], [str(k) for k in p.snapshots])
     ax.set_xlabel("pixels generated")
-    save_figure(fig, ctx.output("pixelcnn.png"))
+    save_figure(fig, ctx.output("pixelcnn.svg"))
     return {"network_passes_per_sample": 64}

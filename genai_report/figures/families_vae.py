@@ -26,7 +26,7 @@ class Manifold:
     "families-vae-manifold",
     deps=("digits-vae-2d",),
     params={"smoke": Manifold(grid=4), "quick": Manifold(), "full": Manifold(grid=20)},
-    outputs=("vae_manifold.png",),
+    outputs=("vae_manifold.svg",),
     data=DIGITS,
     title="A VAE's two-dimensional latent space.",
     caption="Left: test digits encoded to their posterior means, coloured by class. Right: the "
@@ -42,7 +42,7 @@ def vae_manifold(ctx, p: Manifold):
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
     out = _manifold(ctx, p, "1.0", axes)
-    save_figure(fig, ctx.output("vae_manifold.png"))
+    save_figure(fig, ctx.output("vae_manifold.svg"))
     return out
 
 
@@ -81,7 +81,7 @@ def _manifold(ctx, p: Manifold, beta: str, axes) -> dict:
     "families-beta-vae",
     deps=("digits-vae-2d",),
     params={"smoke": Manifold(grid=4), "quick": Manifold(grid=10), "full": Manifold(grid=15)},
-    outputs=("beta_vae.png",),
+    outputs=("beta_vae.svg",),
     data=DIGITS,
     title="β-VAE: a heavier KL term gives a smoother, blurrier latent space.",
     caption="Top: β = 1 (the ELBO). Bottom: β = 4. Left: test digits in latent space; right: "
@@ -107,7 +107,7 @@ def beta_vae(ctx, p: Manifold):
         out[key] = {"beta": m["beta"], "recon_nats": m["test_recon_nats"],
                     "kl_nats": m["test_kl_nats"], "nelbo_bpd": m["test_nelbo_bpd"],
                     "fid": m["fid"], **geo}
-    save_figure(fig, ctx.output("beta_vae.png"))
+    save_figure(fig, ctx.output("beta_vae.svg"))
     return out
 
 
@@ -123,7 +123,7 @@ class Interp:
     "families-vae-interpolation",
     deps=("digits-vae",),
     params={"smoke": Interp(pairs=((1, 7),), steps=4), "quick": Interp(), "full": Interp()},
-    outputs=("vae_interpolation.png",),
+    outputs=("vae_interpolation.svg",),
     data=DIGITS,
     title="Reconstructions and latent interpolation in a VAE.",
     caption="Left: test digits (top) and their reconstructions (bottom). Right: decoding points "
@@ -159,5 +159,5 @@ def vae_interpolation(ctx, p: Interp):
     show_grid(axes[0], torch.cat([x.cpu(), rec.cpu()]), 2, 10, "test digits / reconstructions")
     show_grid(axes[1], torch.cat(rows), len(p.pairs), p.steps,
               "interpolation: " + ", ".join(f"{a}→{b}" for a, b in p.pairs))
-    save_figure(fig, ctx.output("vae_interpolation.png"))
+    save_figure(fig, ctx.output("vae_interpolation.svg"))
     return {"test_recon_mse": mse, "pairs": [list(pr) for pr in p.pairs]}

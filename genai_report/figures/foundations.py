@@ -50,6 +50,7 @@ def density(ctx, p: DensityPlot):
     import torch
 
     from genai_report.plotting import save_figure
+    from genai_report.plotting.dark import keep_colours
 
     model, _ = _load_mixture(ctx.input("toy2d-gmm", "model.pt"))
     splits = torch.load(ctx.input("toy2d-gmm", "splits.pt"), weights_only=True)
@@ -64,6 +65,7 @@ def density(ctx, p: DensityPlot):
     grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)  # (G*G, 2)
     with torch.no_grad():
         logp = model.log_prob(grid).reshape(p.grid, p.grid)
+    needle = _thinnest_component(model, train)
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharex=True, sharey=True)
     axes[0].scatter(train[:, 0], train[:, 1], s=3, alpha=0.5, rasterized=True)
@@ -73,6 +75,14 @@ def density(ctx, p: DensityPlot):
         extent=(float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])),
     )
     axes[1].set_title(f"Learned log p(x), K = {len(model.weights)}")
+    if needle["axis_ratio"] > NEEDLE_RATIO:  # point at the streak the text explains
+        tip = _needle_tip(model, needle["component"])
+        label = axes[1].annotate(
+            f"one thin component\n({needle['weight']:.1%} of the weight)", xy=tip,
+            xytext=(0.97, 0.04), textcoords="axes fraction", ha="right", va="bottom",
+            fontsize=8, color="white",
+            arrowprops={"arrowstyle": "->", "color": "white", "lw": 0.8})
+        keep_colours(label, label.arrow_patch)  # drawn on the heat map, not on the paper
     fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
     axes[2].scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.5, color="C1", rasterized=True)
     axes[2].set_title("Samples from the model")
@@ -81,7 +91,42 @@ def density(ctx, p: DensityPlot):
         ax.grid(False)
     axes[0].set_ylabel("$x_2$")
     save_figure(fig, ctx.output("density.svg"))
-    return {"test_ll_nats": float(model.log_prob(test).mean()), "n_samples": p.n_samples}
+    return {"test_ll_nats": float(model.log_prob(test).mean()), "n_samples": p.n_samples,
+            "thinnest_component": needle}
+
+
+NEEDLE_RATIO = 50.0
+"""Length-to-width ratio above which the density figure points out a component."""
+
+
+def _needle_tip(model, k: int) -> tuple[float, float]:
+    """A point on component ``k``'s long axis, 2.2 standard deviations from its mean, on
+    the side where the mixture's density is lower (where the streak stands out)."""
+    import torch
+
+    eig, vec = torch.linalg.eigh(model.covariances[k])
+    step = 2.2 * eig[-1].sqrt() * vec[:, -1]  # (D,)
+    ends = torch.stack([model.means[k] + step, model.means[k] - step])  # (2, D)
+    with torch.no_grad():
+        end = ends[int(model.log_prob(ends).argmin())]
+    return float(end[0]), float(end[1])
+
+
+def _thinnest_component(model, train) -> dict:
+    """The mixture's most elongated component: its weight, the ratio of its axes (standard
+    deviations along its covariance's eigenvectors) and the training points it claims
+    (those for which it has the largest responsibility)."""
+    import torch
+
+    eig = torch.linalg.eigvalsh(model.covariances)  # (K, D), ascending
+    ratio = (eig[:, -1] / eig[:, 0]).sqrt()  # (K,)
+    k = int(ratio.argmax())
+    with torch.no_grad():
+        owner = model.component_log_prob(train).argmax(dim=1)  # (N,)
+    return {"component": k, "weight": float(model.weights[k]),
+            "axis_ratio": float(ratio[k]), "long_sd": float(eig[k, -1].sqrt()),
+            "short_sd": float(eig[k, 0].sqrt()), "train_points": int((owner == k).sum()),
+            "n_train": len(train)}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@
   environment). ``mkdocs build`` fails once, naming every failed figure; ``mkdocs serve``
   keeps serving and shows each failed figure as a visible placeholder.
 * ``on_files`` serves figure outputs straight from the cache (``File.generated``), so
-  nothing is written into ``docs/`` and ``mkdocs serve`` does not rebuild in a loop.
+  nothing is written into ``docs/`` and ``mkdocs serve`` does not rebuild in a loop; beside
+  each SVG figure it serves a dark variant derived from it (:mod:`genai_report.plotting.dark`)
+  that the site shows under the dark scheme.
 * ``on_page_markdown`` renders ``[[figure:...]]``, ``[[audio:...]]`` (a figure's WAV outputs
   as audio players), ``[[metric:...]]``, ``[[param:...]]``,
   ``[[check:...]]``, ``[@key]`` and the ``[[bibliography]]`` / ``[[provenance-table]]``
@@ -89,6 +91,7 @@ from genai_report.pipeline import (
 )
 from genai_report.pipeline.registry import REGISTRY, Node, load_registry
 from genai_report.pipeline.runner import git_commit
+from genai_report.plotting.dark import dark_colour, dark_name, dark_svg
 from genai_report.plotting.interactive import validate_view
 from genai_report.utils import did_you_mean
 
@@ -131,6 +134,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         self.page_urls: dict[str, str] = {}
         self.bibliography: Bibliography | None = None
         self.math_chars: set[str] = set()
+        self.dark_images: set[tuple[str, str]] = set()  # (figure, image) with a dark variant
 
     # -- configuration -------------------------------------------------------------------
     def on_startup(self, *, command: str, dirty: bool) -> None:
@@ -217,7 +221,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
             return
         self.errors, self.unverified, self.placed, self.failures = [], [], {}, {}
         self.code_error = None
-        self.math_chars = set()
+        self.math_chars, self.dark_images = set(), set()
         previous = dict(REGISTRY.nodes)
         if self.is_serve:
             _forget_project_modules(self.config.node_packages)
@@ -298,7 +302,23 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
                 if (entry / out).is_file():
                     files.append(File.generated(config, f"figures/{name}/{out}",
                                                 abs_src_path=str(entry / out)))
+            for out in node.images:
+                if out.endswith(".svg") and (entry / out).is_file():
+                    files.append(self._dark_variant(config, name, entry / out))
         return files
+
+    def _dark_variant(self, config: MkDocsConfig, name: str, path: Path) -> File:
+        """``figures/NAME/STEM.dark.svg``: the figure's SVG in the dark palette, derived at
+        build time (:mod:`genai_report.plotting.dark`), so nothing is committed twice."""
+        try:
+            dark = dark_svg(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise PluginError(
+                f"genai-report: figure '{name}' has an unreadable SVG {path} ({exc}). Re-run "
+                f"it: `genai-report figures --profile {self.profile} --only {name} --force`."
+            ) from None
+        self.dark_images.add((name, path.name))
+        return File.generated(config, f"figures/{name}/{dark_name(path.name)}", content=dark)
 
     def on_nav(self, nav, *, config: MkDocsConfig, files: Files):
         # mkdocs-jupyter wraps notebook files in a File subclass that loses the source path
@@ -477,14 +497,18 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
                       f"{rec.created[:10]}")
         record_url = _relative(page, f"figures/{name}/record.json")
         command = f"genai-report figures --profile {rec.profile} --only {name} --force"
-        kind = "genai-figure genai-figure--vector" if self._is_vector(name, image) \
-            else "genai-figure"
+        dark = ((name, image) in self.dark_images)
+        kind = "genai-figure genai-figure--dark" if dark else "genai-figure"
+        alt = html.escape(node.alt)
+        img = (f'<img class="genai-light" src="{url}" alt="{alt}" loading="lazy">'
+               + (f'<img class="genai-dark" src="{_relative(page, f"figures/{name}/{dark_name(image)}")}" '
+                  f'alt="{alt}" loading="lazy">' if dark else ""))
         interactive, replaces = self._interactive(page, name) if file is None else ("", False)
         static = (f' · <a href="{url}">static image</a>' if replaces else "")
         parts.append(
             f'<figure class="{kind}" id="figure-{name}">{interactive if replaces else ""}'
             f'<a class="genai-figure-link" href="{url}" title="Open full size">'
-            f'<img src="{url}" alt="{html.escape(node.alt)}" loading="lazy"></a>'
+            f'{img}</a>'
             f'{"" if replaces else interactive}'
             f'<figcaption><a class="genai-figure-number" href="#figure-{name}" '
             f'title="Link to this figure"><strong>Figure {label}.</strong></a> '
@@ -522,23 +546,13 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         base = _relative(page, f"figures/{name}/")
         lib, css = (_relative(page, UPLOT[0]), _relative(page, UPLOT[1]))
         replaces = view.get("replaces_image", True) is not False
+        dark = {c: dark_colour(c) for c in sorted(_view_colours(view))}
         return (f'<div class="genai-interactive" data-kind="{view["kind"]}" '
                 f'data-replaces="{str(replaces).lower()}" '
+                f'data-dark="{attr_escape(json.dumps(dark, separators=(",", ":")))}" '
                 f'data-view="{attr_escape(base + node.interactive)}" '
                 f'data-base="{attr_escape(base)}" data-lib="{attr_escape(lib)}" '
                 f'data-lib-css="{attr_escape(css)}"></div>'), replaces
-
-    def _is_vector(self, name: str, image: str) -> bool:
-        """Whether a figure's image is an SVG drawn only with vectors (plots, no embedded
-        pictures or heat maps): the dark scheme can invert those and keep their meaning."""
-        if not image.endswith(".svg"):
-            return False
-        assert self.pipeline is not None
-        path = self.pipeline.store.entry_dir(self.profile, name) / image
-        try:
-            return "<image" not in path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return False
 
     def _training_seconds(self, name: str) -> float:
         """Wall time of the artifacts (trained models, prepared data) a figure rests on,
@@ -800,6 +814,22 @@ def _nav_pages(item) -> list:
     if getattr(item, "children", None):
         return [p for child in item.children for p in _nav_pages(child)]
     return [item] if getattr(item, "file", None) is not None else []
+
+
+
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def _view_colours(view: Any) -> set[str]:
+    """Every ``#rrggbb`` string in an interactive view's JSON (lower-cased): the colours
+    whose dark twins the page lists for the dark scheme."""
+    if isinstance(view, str):
+        return {view.lower()} if _HEX.fullmatch(view) else set()
+    if isinstance(view, dict):
+        view = list(view.values())
+    if isinstance(view, list):
+        return set().union(*map(_view_colours, view)) if view else set()
+    return set()
 
 
 def _relative(page: Page, target: str) -> str:

@@ -24,7 +24,10 @@ How the pieces fit:
   stepped at its end: for a GAN's alternating players each gets its own half of the
   iteration. Every third segment runs under an operator counter (timed segments never
   do, as counting slows them); each optimiser's first segment, which holds the set-up
-  before its loop, is left to the node's remaining time.
+  before its loop, is left to the node's remaining time. The counter tells a step's own
+  operators (forward with gradients, backward, the optimiser) from work under
+  ``no_grad`` between steps: a node that evaluates every ``steps // 5`` steps evaluates at
+  every step of a cut loop, and that time goes to the node's rest, not to each step.
 * :func:`estimate` models a GPU step as ``ops * op_overhead + flops / sustained_flops``:
   small models such as ours are bound by launching kernels, not by arithmetic. The
   node's time outside optimiser steps (data, sampling, evaluation, plotting) is counted at
@@ -202,6 +205,8 @@ class Segment:
     ops: int = 0
     flops: int = 0
     optimizer_ops: int = 0
+    other_ops: int = 0
+    other_s: float = 0.0
 
 
 @dataclass
@@ -219,7 +224,10 @@ class LoopUsage:
             parameter group (:data:`FOREACH_OPS`), which the estimate counts instead.
         groups: the optimiser's parameter groups.
         flops_per_step: floating-point operations of that step.
-        measured_s: seconds of its steps after the first.
+        measured_s: seconds of its steps after the first, the work between steps
+            excepted.
+        between_steps_s: seconds of work under ``no_grad`` between its steps
+            (evaluations), estimated from the counted steps; the node's rest, not steps.
     """
 
     params: int
@@ -230,22 +238,41 @@ class LoopUsage:
     measured_s: float
     optimizer_ops: float = 0.0
     groups: int = 1
+    between_steps_s: float = 0.0
 
 
 def _counter_mode():
-    """A dispatch mode counting operators (views excepted) and their FLOPs."""
+    """A dispatch mode counting operators (views excepted) and their FLOPs.
+
+    Only a training step's own operators count towards ``ops`` and ``flops``: those of the
+    forward pass (gradients on), of the backward pass (inside autograd's engine) and of the
+    optimiser's step (``in_optimizer``, set by the meter's hooks). Work under ``no_grad``
+    between two steps, such as an evaluation that a loop cut to a few steps now runs at
+    every step, is counted apart (``other_ops``) and timed (``other_s``): it is no step,
+    and a full run does it as often as the node's schedule says, not once per step.
+    """
+    import torch
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import flop_registry
+
+    in_backward = torch._C._current_graph_task_id
 
     class OpCounter(TorchDispatchMode):
         def __init__(self):
             super().__init__()
-            self.ops = 0
-            self.flops = 0
+            self.ops = self.flops = self.other_ops = 0
+            self.other_s = 0.0
+            self.in_optimizer = False
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
+            training = self.in_optimizer or torch.is_grad_enabled() or in_backward() != -1
+            started = time.perf_counter()
             out = func(*args, **kwargs)
+            if not training:
+                self.other_s += time.perf_counter() - started
+                self.other_ops += not func.is_view
+                return out
             if not func.is_view:
                 self.ops += 1
             formula = flop_registry.get(func._overloadpacket)
@@ -311,15 +338,18 @@ class StepMeter:
         self.wall_s = time.perf_counter() - self._started
         self._keep.clear()
 
-    def _stop_counting(self) -> tuple[int, int] | None:
+    def _stop_counting(self) -> Any:
+        """Leave the operator counter; returns it (None if none was counting)."""
         if self._counter is None:
             return None
         counter, self._counter = self._counter, None
         counter.__exit__(None, None, None)
-        return counter.ops, counter.flops
+        return counter
 
     def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self._pre_ops = self._counter.ops if self._counter is not None else 0
+        if self._counter is not None:
+            self._counter.in_optimizer = True
 
     def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         now = time.perf_counter()
@@ -337,8 +367,9 @@ class StepMeter:
         self._steps[loop] += 1
         seg = Segment(loop=loop, step=self._steps[loop], seconds=now - self._last)
         if counted is not None:
-            seg.counted, (seg.ops, seg.flops) = True, counted
+            seg.counted, seg.ops, seg.flops = True, counted.ops, counted.flops
             seg.optimizer_ops = optimizer_ops
+            seg.other_ops, seg.other_s = counted.other_ops, counted.other_s
         self.segments.append(seg)
         if counted is not None:
             self._n_counted += 1
@@ -354,16 +385,22 @@ class StepMeter:
             segs = [s for s in self.segments if s.loop == loop and s.step > 1]
             timed = [s.seconds for s in segs if not s.counted]
             counted = sorted((s for s in segs if s.counted), key=lambda s: s.ops)
+            # The share of a step's time spent on work that is no step (an evaluation
+            # between two steps): taken out of the step's cost, left to the node's rest.
+            share = statistics.median(min(1.0, s.other_s / s.seconds) if s.seconds > 0
+                                      else 0.0 for s in counted) if counted else 0.0
             out.append(LoopUsage(
                 params=params,
                 steps=steps,
-                cpu_s_per_step=statistics.median(timed) if timed else math.nan,
+                cpu_s_per_step=(statistics.median(timed) * (1.0 - share) if timed
+                                else math.nan),
                 # the cheapest counted step: an evaluation that ran inside a step is no step
                 ops_per_step=counted[0].ops if counted else math.nan,
                 flops_per_step=counted[0].flops if counted else math.nan,
-                measured_s=sum(s.seconds for s in segs),
+                measured_s=sum(s.seconds for s in segs) * (1.0 - share),
                 optimizer_ops=counted[0].optimizer_ops if counted else 0.0,
                 groups=self._groups[loop],
+                between_steps_s=sum(s.seconds for s in segs) * share,
             ))
         # An optimiser with no counted step borrows from one of the same size and length
         # (the same model trained for another seed), else it is costed by its CPU time.

@@ -24,6 +24,7 @@ import socket
 import subprocess
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,6 +116,11 @@ class NodeStatus:
     """Cache-only outputs of a fresh entry that are not on disk (restored on demand)."""
 
 
+RESWEEPS = 2
+"""Further sweeps of one run after restored models wrote different bytes (one suffices:
+the restored files are then present and fresh)."""
+
+
 @dataclass
 class RunReport:
     """What a run did.
@@ -124,6 +130,9 @@ class RunReport:
         failed: node -> traceback. skipped: node -> why (a dependency failed).
         records: node -> its current record (fresh or new).
         device_kind: the device nodes ran on (``None`` if nothing ran).
+        rewritten: nodes that ran again under an unchanged key (to restore model files)
+            and wrote other bytes than their record: the nodes that read them are judged
+            again in a further sweep of the same run.
     """
 
     profile: str
@@ -134,6 +143,7 @@ class RunReport:
     records: dict[str, Record] = field(default_factory=dict)
     device_kind: str | None = None
     wall_time_s: float = 0.0
+    rewritten: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -287,71 +297,105 @@ class Pipeline:
         # Several in flight: offer the longest chain of work left first (see schedule.py).
         pending = (schedule.run_order(order, options.profile, self.store, self.root)
                    if executor is not None else list(order))
+        # Fresh nodes re-run in parallel to restore the model files a stale node reads
+        # (git does not hold them), each with the node that needs it.
+        restore: dict[str, str] = {}
+        rewritten = 0  # report.rewritten's length when the current sweep began
         try:
-            while pending or running:
-                progressed = False
-                for node in list(pending):
-                    blocked = [d for d in node.deps if d in report.failed or d in report.skipped]
-                    if blocked:
+            for sweep in range(1 + RESWEEPS):
+                if sweep:
+                    # A model re-run only to restore its files wrote other bytes than its
+                    # record, after nodes that read it were judged (or ran): judge again.
+                    log.info("%s wrote different bytes on restoring; checking the nodes "
+                             "that read them again.", ", ".join(report.rewritten[rewritten:]))
+                    current.clear()
+                    restore.clear()
+                    report.fresh.clear()
+                    pending = (schedule.run_order(order, options.profile, self.store,
+                                                  self.root)
+                               if executor is not None else list(order))
+                rewritten = len(report.rewritten)
+                while pending or running:
+                    progressed = False
+                    for node in list(pending):
+                        blocked = [d for d in node.deps if d in report.failed or d in report.skipped]
+                        if blocked:
+                            pending.remove(node)
+                            report.skipped[node.name] = f"dependency {', '.join(blocked)} failed"
+                            progressed = True
+                            continue
+                        if any(d not in current for d in node.deps):
+                            continue  # waits for a dependency still running
+                        if executor is not None and running and len(running) >= limit():
+                            break
                         pending.remove(node)
-                        report.skipped[node.name] = f"dependency {', '.join(blocked)} failed"
                         progressed = True
-                        continue
-                    if any(d not in current for d in node.deps):
-                        continue  # waits for a dependency still running
-                    if executor is not None and running and len(running) >= limit():
-                        break
-                    pending.remove(node)
-                    progressed = True
-                    try:
-                        st = self._assess(node, options.profile, options.device, current,
-                                          node.name in forced)
-                    except (OSError, ConfigError) as exc:
-                        report.failed[node.name] = f"{type(exc).__name__}: {exc}"
-                        continue
-                    if st.fresh and st.missing and options.materialize and not (
-                            _cache_url(options) and self._pull(options, node.name)):
-                        st = NodeStatus(node, False, "restoring " + ", ".join(st.missing)
-                                        + " (not in this checkout)", st.record)
-                    if st.fresh and st.record is not None:
-                        current[node.name] = report.records[node.name] = st.record
-                        report.fresh.append(node.name)
-                        continue
-                    self._resolve_env(options, env, executor)
-                    report.device_kind = env["device"]
-                    unrestored = self._materialize_inputs(node, options, env, current, report)
-                    if unrestored:
-                        report.skipped[node.name] = (
-                            f"input {', '.join(unrestored)} could not be restored")
-                        continue
-                    if progress is None:
-                        progress = RunProgress.plan(self, options, order, forced, report,
-                                                   jobs=limit())
-                    step, left = progress.start(node.name)
-                    log.info("%s Running %s (%s, %s): %s%s", step, node.name, options.profile,
-                             env["device"], st.reason, left)
-                    if executor is None:
-                        self._run_here(node, options, env, current, report)
-                    else:
-                        task = self._task(node, options, env, current)
-                        running[executor.submit(task, self._dep_entries(node, options,
-                                                                        current))] = (node, task)
-                if running and (not progressed or not pending or len(running) >= limit()):
-                    done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-                    in_flight = [n.name for n, _t in running.values()]
-                    broken = False
-                    for fut in done:
-                        node, task = running.pop(fut)
                         try:
-                            result = fut.result()
-                        except cf.process.BrokenProcessPool:
-                            broken = True
-                            result = {"error": _died_message(node.name, in_flight)}
-                        self._finish(node, task, result, env, current, report)
-                    if broken:
-                        executor.restart_if_broken()
-                elif not progressed and not running:
-                    break  # nothing can move (cannot happen with a valid graph)
+                            st = self._assess(node, options.profile, options.device, current,
+                                              node.name in forced)
+                        except (OSError, ConfigError) as exc:
+                            report.failed[node.name] = f"{type(exc).__name__}: {exc}"
+                            continue
+                        if st.fresh and st.missing and (
+                                options.materialize or node.name in restore) and not (
+                                _cache_url(options) and self._pull(options, node.name)):
+                            why = (f", which {restore[node.name]} needs" if node.name in restore
+                                   else " (not in this checkout)")
+                            st = NodeStatus(node, False, "restoring " + ", ".join(st.missing)
+                                            + why, st.record)
+                        if st.fresh and st.record is not None:
+                            current[node.name] = report.records[node.name] = st.record
+                            report.fresh.append(node.name)
+                            continue
+                        self._resolve_env(options, env, executor)
+                        report.device_kind = env["device"]
+                        if progress is None:
+                            progress = RunProgress.plan(self, options, order, forced, report,
+                                                       jobs=limit())
+                        if executor is not None:
+                            lacking = self._inputs_to_restore(node, options, current)
+                            if lacking:  # restore them as tasks of their own, then this node
+                                for dep in lacking:
+                                    restore[dep] = node.name
+                                    progress.planned.setdefault(dep, current.pop(dep).wall_time_s)
+                                    if dep in report.fresh:
+                                        report.fresh.remove(dep)
+                                pending[:0] = [*map(self.registry.get, lacking), node]
+                                continue
+                        unrestored = self._materialize_inputs(node, options, env, current, report)
+                        if unrestored:
+                            report.skipped[node.name] = (
+                                f"input {', '.join(unrestored)} could not be restored")
+                            continue
+                        step, left = progress.start(node.name)
+                        log.info("%s Running %s (%s, %s): %s%s", step, node.name, options.profile,
+                                 env["device"], st.reason, left)
+                        if executor is None:
+                            self._run_here(node, options, env, current, report)
+                        else:
+                            task = self._task(node, options, env, current)
+                            running[executor.submit(task, self._dep_entries(node, options,
+                                                                            current))] = (node, task)
+                    if running and (not progressed or not pending or len(running) >= limit()):
+                        done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                        in_flight = [n.name for n, _t in running.values()]
+                        broken = False
+                        for fut in done:
+                            node, task = running.pop(fut)
+                            try:
+                                result = fut.result()
+                            except cf.process.BrokenProcessPool:
+                                broken = True
+                                result = {"error": _died_message(node.name, in_flight)}
+                            self._finish(node, task, result, env, current, report)
+                        if broken:
+                            executor.restart_if_broken()
+                    elif not progressed and not running:
+                        break  # nothing can move (cannot happen with a valid graph)
+                if len(report.rewritten) == rewritten or not report.ok:
+                    break
+            report.ran = list(dict.fromkeys(report.ran))
+            report.fresh = [n for n in report.fresh if n not in report.ran]
         except BaseException:
             for fut, (_node, task) in running.items():
                 fut.cancel()
@@ -396,17 +440,23 @@ class Pipeline:
             if self._materialize_inputs(dep_node, options, env, current, report):
                 failed.append(dep)
                 continue
-            log.info(
-                "Re-running %s (%s, %s) to restore %s, which %s needs: model files are kept "
-                "out of git (last run took %.0f s). To fetch them instead, run `genai-report "
-                "pull ARCHIVE` or set $GENAI_REPORT_CACHE_URL.",
-                dep, options.profile, env["device"], ", ".join(missing), node.name,
-                record.wall_time_s,
-            )
+            _log_restore(dep, missing, node.name, record, options)
             self._run_here(dep_node, options, env, current, report)
             if dep in report.failed:
                 failed.append(dep)
         return failed
+
+    def _inputs_to_restore(self, node: Node, options: RunOptions,
+                           current: dict[str, Record]) -> list[str]:
+        """The inputs of ``node`` whose model files this checkout lacks and the cache
+        archive (if one is configured) cannot supply: they must re-run first."""
+        lacking = []
+        for dep in node.deps:
+            missing = self.store.missing_outputs(options.profile, current[dep])
+            if missing and not (_cache_url(options) and self._pull(options, dep)):
+                _log_restore(dep, missing, node.name, current[dep], options)
+                lacking.append(dep)
+        return lacking
 
     def _run_here(
         self,
@@ -538,6 +588,7 @@ class Pipeline:
             usage=result.get("usage"),
         )
         if record.reproducible is False:
+            report.rewritten.append(node.name)
             log.warning(
                 "%s ran again under the same key but wrote different bytes (%s): its training "
                 "is not bit-reproducible on %s, so its dependents re-run too.",
@@ -547,6 +598,17 @@ class Pipeline:
         current[node.name] = report.records[node.name] = record
         report.ran.append(node.name)
         log.info("%s done in %.1f s.", node.name, record.wall_time_s)
+
+
+
+def _log_restore(dep: str, missing: Sequence[str], needed_by: str, record: Record,
+                 options: RunOptions) -> None:
+    log.info(
+        "Re-running %s (%s) to restore %s, which %s needs: model files are kept out of git "
+        "(last run took %.0f s). To fetch them instead, run `genai-report pull ARCHIVE` or "
+        "set $GENAI_REPORT_CACHE_URL.",
+        dep, options.profile, ", ".join(missing), needed_by, record.wall_time_s,
+    )
 
 
 def _cache_url(options: RunOptions) -> str | None:

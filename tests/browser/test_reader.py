@@ -259,25 +259,50 @@ def test_figure_cross_references_lead_to_their_figures(page, built_site, site_ur
     assert checked, "no page refers to a figure with [[ref:...]]"
 
 
-FIGURE_FILTERS = """
-() => Array.from(document.querySelectorAll('figure.genai-figure img')).map(img => [
-  img.closest('figure').classList.contains('genai-figure--vector'),
-  getComputedStyle(img).filter])
+FIGURE_VARIANTS = """
+() => Array.from(document.querySelectorAll('figure.genai-figure--dark')).map(f => {
+  const light = f.querySelector('img.genai-light'), dark = f.querySelector('img.genai-dark');
+  return {id: f.id, light: getComputedStyle(light).display, dark: getComputedStyle(dark).display,
+          loaded: dark.complete && dark.naturalWidth > 0};
+})
 """
 
 
-def test_plots_turn_dark_under_the_dark_scheme_and_pictures_do_not(page, built_site, site_url):
-    with_both = [p for p in site_pages(built_site) if all(c in (
-        built_site / p / "index.html" if not p.endswith(".html") else built_site / p).read_text()
-        for c in ('class="genai-figure genai-figure--vector"', 'class="genai-figure"'))]
-    assert with_both, "no page has both a vector plot and a picture"
-    page.goto(site_url + with_both[0], wait_until="load")
-    assert all(f == "none" for _, f in page.evaluate(FIGURE_FILTERS))  # light: as drawn
+def test_figures_swap_to_their_dark_variant_under_the_dark_scheme(page, built_site, site_url):
+    # A page with a figure that embeds a picture (kept as drawn in the dark variant).
+    with_picture = [p for p in site_pages(built_site) if not p.endswith(".html") and
+                    'id="figure-foundations-density"' in (built_site / p / "index.html").read_text()]
+    assert with_picture, "no page places foundations-density with its dark variant"
+    dark_requests: list[str] = []
+    page.on("request", lambda r: r.url.endswith(".dark.svg") and dark_requests.append(r.url))
+    page.goto(site_url + with_picture[0], wait_until="load")
+    figures = page.evaluate(FIGURE_VARIANTS)
+    assert figures and all(f["light"] != "none" and f["dark"] == "none" for f in figures)
+    page.locator("figure.genai-figure--dark").last.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    assert not dark_requests, f"the light scheme fetched dark variants: {dark_requests}"
+
     page.locator("form[data-md-component=palette] label.md-header__button:visible").click()
     page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
-    filters = page.evaluate(FIGURE_FILTERS)
-    assert all(("invert" in f) == vector for vector, f in filters), filters
+    fig = page.locator("#figure-foundations-density")
+    fig.scroll_into_view_if_needed()
+    fig.locator("img.genai-dark").evaluate(
+        "img => img.complete || new Promise(done => img.addEventListener('load', done))")
+    state = {f["id"]: f for f in page.evaluate(FIGURE_VARIANTS)}["figure-foundations-density"]
+    assert state["light"] == "none" and state["dark"] != "none" and state["loaded"], state
+    # The dark drawing: its paper is the page's, and the embedded heat map is kept.
+    dark_svg = (built_site / "figures" / "foundations-density" / "density.dark.svg").read_text()
+    light_svg = (built_site / "figures" / "foundations-density" / "density.svg").read_text()
+    assert "fill: #1e2029" in dark_svg and "fill: #ffffff" not in dark_svg
+    assert re.findall(r"<image\b[^>]*>", dark_svg) == re.findall(r"<image\b[^>]*>", light_svg)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    fig.screenshot(path=str(SCREENSHOTS / "dark-figure.png"))
+    # The lightbox shows the variant the reader sees.
+    fig.locator("a.genai-figure-link").click()
+    assert page.locator(".genai-lightbox img").get_attribute("src").endswith("density.dark.svg")
+    page.keyboard.press("Escape")
     page.locator("form[data-md-component=palette] label.md-header__button:visible").click()
+    assert not page.log.console_errors and not page.log.failed, page.log
 
 
 def _ready(page, figure: str):
@@ -306,6 +331,24 @@ def test_interactive_figures_respond_to_the_reader(page, built_site, site_url):
     entry.locator("th").click()
     assert "u-off" not in (entry.get_attribute("class") or "")
     page.screenshot(path=str(SCREENSHOTS / "interactive-scaling-laws.png"), full_page=False)
+    # Under the dark scheme the charts are drawn again in the figures' dark palette.
+    dark = json.loads(fig.locator(".genai-interactive").get_attribute("data-dark"))
+    marker = ".genai-uplot--wide .u-legend .u-series:nth-child(2) .u-marker"
+    light_marker = fig.locator(marker).evaluate("m => getComputedStyle(m).borderColor")
+    palette = page.locator("form[data-md-component=palette] label.md-header__button:visible")
+    palette.click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
+    fig = _ready(page, "scaling-laws")
+    assert fig.locator(".genai-uplot").first.evaluate(
+        "c => getComputedStyle(c).backgroundColor") == "rgb(30, 32, 41)"  # plotting.dark.PAPER
+    dark_marker = fig.locator(marker).evaluate("m => getComputedStyle(m).borderColor")
+    light_hex = "#" + "".join(f"{int(c):02x}" for c in re.findall(r"\d+", light_marker)[:3])
+    dark_hex = "#" + "".join(f"{int(c):02x}" for c in re.findall(r"\d+", dark_marker)[:3])
+    assert dark_hex == dark.get(light_hex, light_hex), (light_hex, dark_hex, dark)
+    page.screenshot(path=str(SCREENSHOTS / "interactive-scaling-laws-dark.png"), full_page=False)
+    palette.click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'default'")
+    _ready(page, "scaling-laws")
 
     # The attention map: hovering a character shades the characters it attends to.
     page.wait_for_load_state("networkidle")
@@ -361,5 +404,5 @@ def test_interactive_figures_print_their_static_images(page, built_site, site_ur
     _ready(page, "scaling-laws")
     page.emulate_media(media="print")
     fig = page.locator("#figure-scaling-laws")
-    assert fig.locator("a.genai-figure-link img").is_visible()
+    assert fig.locator("a.genai-figure-link img.genai-light").is_visible()
     assert not fig.locator(".genai-interactive").is_visible()

@@ -32,6 +32,23 @@
     return e;
   }
 
+  /* -- the scheme: under Material's dark (slate) scheme a view takes the dark palette of
+     the figures (genai_report/plotting/dark.py): the plugin lists, in data-dark, the dark
+     twin of every colour the view's JSON names; paper and ink come from the stylesheet. */
+  function isDark() {
+    return document.body.getAttribute("data-md-color-scheme") === "slate";
+  }
+
+  function tone(holder, colour) {
+    if (!isDark() || !colour) return colour;
+    if (!holder._dark) holder._dark = JSON.parse(holder.getAttribute("data-dark") || "{}");
+    return holder._dark[String(colour).toLowerCase()] || colour;
+  }
+
+  function ink(holder, name) {  // --genai-ink, --genai-grid, --genai-paper
+    return getComputedStyle(holder).getPropertyValue(name).trim() || undefined;
+  }
+
   function hint(holder, view) {
     if (view.hint) holder.appendChild(el("p", "genai-interactive-hint", view.hint));
   }
@@ -60,7 +77,7 @@
     } };
   }
 
-  function drawPanel(uPlot, grid, p) {
+  function drawPanel(uPlot, grid, p, holder) {
     var xs = [];
     p.series.forEach(function (s) { s.x.forEach(function (x) { if (x !== null) xs.push(x); }); });
     xs = Array.from(new Set(xs)).sort(function (a, b) { return a - b; });
@@ -72,9 +89,9 @@
       s.x.forEach(function (x, i) { if (x !== null) ys[index.get(x)] = s.y[i]; });
       data.push(ys);
       series.push({
-        label: s.label, stroke: s.color, width: s.width, show: s.show, spanGaps: true,
-        dash: s.dash ? [6, 4] : undefined,
-        points: { show: s.points, size: 5, fill: s.color, stroke: s.color },
+        label: s.label, stroke: tone(holder, s.color), width: s.width, show: s.show,
+        spanGaps: true, dash: s.dash ? [6, 4] : undefined,
+        points: { show: s.points, size: 5, fill: tone(holder, s.color), stroke: tone(holder, s.color) },
         value: function (u, v) { return fmt(v); },
       });
     });
@@ -89,8 +106,8 @@
       width: width(), height: Math.round(Math.min(360, Math.max(220, width() * 0.6))),
       title: p.title || undefined,
       scales: { x: Object.assign({ time: false }, scale(p.x.log)), y: scale(p.y.log) },
-      axes: [{ label: p.x.label, values: ticks },
-             { label: p.y.label, values: ticks, size: 56 }],
+      axes: [axis(holder, { label: p.x.label, values: ticks }),
+             axis(holder, { label: p.y.label, values: ticks, size: 56 })],
       series: series,
       legend: { live: true },
       cursor: { focus: { prox: 24 } },
@@ -104,11 +121,16 @@
     }
   }
 
+  function axis(holder, options) {  // axis text, ticks and grid in the scheme's ink
+    var line = { stroke: ink(holder, "--genai-grid"), width: 1 };
+    return Object.assign({ stroke: ink(holder, "--genai-ink"), grid: line, ticks: line }, options);
+  }
+
   function drawLines(holder, view) {
     return loadUPlot(holder).then(function (uPlot) {
       var grid = el("div", "genai-uplot-grid");
       holder.appendChild(grid);
-      view.panels.forEach(function (p) { drawPanel(uPlot, grid, p); });
+      view.panels.forEach(function (p) { drawPanel(uPlot, grid, p, holder); });
       hint(holder, view);
     });
   }
@@ -156,7 +178,7 @@
     });
     function drawMap() {
       var ctx = canvas.getContext("2d"), map = weights[state.layer][state.head];
-      ctx.fillStyle = "#ffffff";
+      ctx.fillStyle = ink(holder, "--genai-paper") || "#ffffff";
       ctx.fillRect(0, 0, canvas.width, canvas.height);
       for (var i = 0; i < T; i++) {
         for (var j = 0; j <= i; j++) {
@@ -251,7 +273,7 @@
       var body = el("div", "genai-text-body");
       Array.from(b.text).forEach(function (ch, i) {
         var s = el("span", i < b.bold ? "genai-text-prompt" : null, ch === "\n" ? "\u21b5\n" : ch);
-        s.style.color = b.colors[i];
+        s.style.color = tone(holder, b.colors[i]);
         if (b.notes[i]) s.title = b.notes[i];
         body.appendChild(s);
       });
@@ -307,6 +329,15 @@
   function renderAll() {
     document.querySelectorAll(".genai-interactive").forEach(render);
   }
+  // The reader switched schemes: draw every view again in the new palette.
+  new MutationObserver(function () {
+    document.querySelectorAll(".genai-interactive[data-state]").forEach(function (holder) {
+      if (holder.dataset.state === "loading") return;
+      holder.textContent = "";
+      delete holder.dataset.state;
+      render(holder);
+    });
+  }).observe(document.body, { attributes: true, attributeFilter: ["data-md-color-scheme"] });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", renderAll);
   else renderAll();
 })();

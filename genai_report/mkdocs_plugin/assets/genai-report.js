@@ -13,7 +13,10 @@
   }
 
   function open(link) {
-    var img = link.querySelector("img");
+    // The image the reader sees: the light drawing or, under the dark scheme, its variant.
+    var img = Array.prototype.find.call(link.querySelectorAll("img"), function (i) {
+      return i.offsetParent !== null || getComputedStyle(i).display !== "none";
+    }) || link.querySelector("img");
     if (!img) return;
     close();
     box = document.createElement("div");
@@ -22,9 +25,9 @@
     box.setAttribute("aria-modal", "true");
     box.setAttribute("aria-label", img.alt || "Figure");
     var big = document.createElement("img");
-    big.src = link.getAttribute("href");
+    big.src = img.classList.contains("genai-dark") ? img.getAttribute("src") : link.getAttribute("href");
     big.alt = img.alt;
-    if (link.closest(".genai-figure--vector")) big.className = "genai-vector";
+    if (img.classList.contains("genai-dark")) big.className = "genai-dark-variant";
     var caption = link.closest("figure") && link.closest("figure").querySelector("figcaption strong");
     var label = document.createElement("p");
     label.className = "genai-lightbox-caption";

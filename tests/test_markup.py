@@ -11,7 +11,9 @@ from genai_report.mkdocs_plugin.markup import (
     FormError,
     FormWarning,
     Resolvers,
+    display_equations,
     figure_labels,
+    number_report,
     format_value,
     lookup_path,
     scan,
@@ -245,3 +247,47 @@ def test_figures_are_numbered_by_chapter_in_reading_order(tmp_path: Path):
     assert {k: v[0] for k, v in labels.items()} == {"x": "1.1", "y": "1.2", "z": "1.3",
                                                      "w": "2.1"}
     assert labels["x"][1] == str(tmp_path / "a1.md")  # its first placement
+
+
+def test_display_equations_are_numbered_with_the_figures_chapters(tmp_path: Path):
+    pages = {
+        "home.md": "No figures or equations.\n",
+        "a.md": "[[figure:x]]\n\n$$a = b \\label{eq:first}$$\n\ntext $x$ inline\n\n"
+                "    $$c = d,\n    e = f.$$\n\n```\n$$in code$$\n```\n",
+        "b.md": "Only an equation:\n\n$$g = h$$\n",
+        "c.md": "[[figure:y]] \n\n[[figure:z]]\n",
+    }
+    for name, text in pages.items():
+        (tmp_path / name).write_text(text)
+    order = [("0", "home.md"), ("1", "a.md"), ("2", "b.md"), ("3", "c.md")]
+    got = number_report([(c, str(tmp_path / n)) for c, n in order])
+    # A chapter with only equations is a chapter too; figures and equations count apart.
+    assert {k: v[0] for k, v in got.figures.items()} == {"x": "1.1", "y": "3.1", "z": "3.2"}
+    assert got.equations == {str(tmp_path / "a.md"): ["1.1", "1.2"],
+                             str(tmp_path / "b.md"): ["2.1"]}
+    assert got.equation_labels == {"eq:first": ("1.1", str(tmp_path / "a.md"))}
+    assert display_equations("$$x \\label{eq:a}$$\n\n$$y$$\n") == ["eq:a", None]
+
+
+def test_equation_labels_must_be_unique_and_well_formed(tmp_path: Path):
+    (tmp_path / "a.md").write_text("$$x \\label{eq:same}$$\n")
+    (tmp_path / "b.md").write_text("$$y \\label{eq:same}$$\n")
+    with pytest.raises(ValueError, match="'eq:same' is already used"):
+        number_report([("1", str(tmp_path / "a.md")), ("2", str(tmp_path / "b.md"))])
+    with pytest.raises(ValueError, match=r"written \\label\{eq:NAME\}"):
+        display_equations("$$x \\label{elbo}$$\n")
+
+
+def test_numbered_display_equations_carry_their_number_and_anchor():
+    html = ('<div class="arithmatex">\\[a = b \\label{eq:first}\\]</div>'
+            '<p><span class="arithmatex">\\(x\\)</span></p>'
+            '<div class="arithmatex">\\[c = d\\]</div>')
+    errors: list[str] = []
+    out = render_math(html, errors.append, ["2.1", "2.2"])
+    assert not errors
+    assert '<div class="genai-equation" id="eq-first">' in out and "\\label" not in out
+    assert '<a class="genai-equation-number" href="#eq-first"' in out and ">(2.1)</a>" in out
+    assert '<div class="genai-equation" id="eq-2-2">' in out and ">(2.2)</a>" in out
+    # A count that does not match the Markdown's is reported, not silently misnumbered.
+    render_math(html, errors.append, ["2.1"])
+    assert errors and "2 display equation(s)" in errors[0]

@@ -432,3 +432,22 @@ def test_an_interactive_view_is_placed_with_its_static_image_and_checked(small_s
     assert bad.returncode != 0
     assert "Figure 'explore' has an unusable interactive view" in bad.stderr
     assert "--only explore --force" in bad.stderr
+
+
+def test_display_equations_are_numbered_and_referred_to(small_site):
+    (small_site / "docs" / "index.md").write_text(
+        INDEX + "\n$$a^2 + b^2 = c^2 \\label{eq:pythagoras}$$\n\n$$e = m c^2$$\n\n"
+        "By [[ref:eq:pythagoras]], the square sums.\n")
+    out = _build(small_site)
+    assert out.returncode == 0, out.stderr
+    html = (small_site / "site" / "index.html").read_text()
+    assert '<div class="genai-equation" id="eq-pythagoras">' in html and ">(1.1)</a>" in html
+    assert '<div class="genai-equation" id="eq-1-2">' in html and ">(1.2)</a>" in html
+    assert '<a class="genai-ref" href="#eq-pythagoras">Eq. 1.1</a>, the square' in html
+    assert "\\label" not in html
+
+    (small_site / "docs" / "index.md").write_text(INDEX + "\nSee [[ref:eq:pythagoras]].\n")
+    bad = _build(small_site)
+    assert bad.returncode != 0
+    assert "No display equation is labelled 'eq:pythagoras'" in bad.stderr
+    assert "\\label{eq:pythagoras}" in bad.stderr

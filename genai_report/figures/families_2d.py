@@ -115,7 +115,7 @@ def flow_density(ctx, p: Plane):
         axes[i, 1].set_title(f"log p(x); test NLL {ev[name]['test_nll_nats']:.2f} nats", fontsize=9)
         axes[i, 1].grid(False)
         _scatter(axes[i, 2], b["samples"][: p.points], f"samples; MMD {ev[name]['mmd']:.4f}", "C1")
-    save_figure(fig, ctx.output("flow_density.svg"))
+    save_figure(fig, ctx.output("flow_density.svg"), dpi=100)  # embedded pictures: 2x the column
     return {name: {k: v for k, v in m.items() if k != "mode_counts"} for name, m in ev.items()}
 
 
@@ -166,7 +166,7 @@ def ebm(ctx, p: Plane):
     axes[1].set_title(f"{ev['sample_steps']} Langevin steps from noise", fontsize=9)
     _scatter(axes[2], b["samples"][: p.points],
              f"samples; MMD {ev['mmd']:.4f}, {ev.get('modes_covered', '?')}/8 modes", "C1")
-    save_figure(fig, ctx.output("ebm.svg"))
+    save_figure(fig, ctx.output("ebm.svg"), dpi=100)  # embedded pictures: 2x the column
     return {k: v for k, v in ev.items() if k != "mode_counts"}
 
 

@@ -9,6 +9,8 @@
   ``[[audio:NAME:FILE.wav]]`` places one player.
 * ``[[ref:NAME]]`` in a sentence refers to a placed figure by its number ("Figure 3.2"), as
   a link to it wherever it is placed; figures are numbered by chapter across the report.
+  ``[[ref:eq:NAME]]`` refers the same way to the display equation (``$$ ... $$``) that
+  holds ``\\label{eq:NAME}`` ("Eq. 2.1"); display equations are numbered by chapter too.
 * ``[[metric:NAME.key.sub]]`` or ``[[metric:NAME.key:FORMAT]]`` quotes a number from a node's
   record (``FORMAT`` is a Python format spec such as ``.2f``; list items by index). A
   metric measured over seeds renders as ``mean ± sd (n seeds)``.
@@ -47,7 +49,7 @@ _METRIC = r"\[\[(?P<kind>metric|param):(?P<path>[^\]:]+)(?::(?P<fmt>[^\]]*))?\]\
 #: A check's body may hold ``[0]`` / ``["a"]`` indexes and quoted strings.
 _STRING = r"\"[^\"\n]*\"|'[^'\n]*'"
 _CHECK = (rf"\[\[check:(?P<body>(?:{_STRING}|\[(?:{_STRING}|[^\[\]\n])*\]|[^\[\]\n\"'])*)\]\]")
-_REF = r"\[\[ref:(?P<ref>[^\]\s:]+)\]\]"
+_REF = r"\[\[ref:(?P<ref>(?:eq:)?[^\]\s:]+)\]\]"
 _CITE = r"\[(?P<cite>@[\w:.\-/]+(?:\s*;\s*@[\w:.\-/]+)*)\](?![(\[])"
 METRIC_RE = re.compile(_METRIC)
 CHECK_RE = re.compile(_CHECK)
@@ -377,8 +379,58 @@ def _reference(resolve: Resolvers, form: Form) -> str:
     return resolve.ref(form.target)
 
 
-def figure_labels(pages: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
-    """Number the figures of the report by chapter: ``{name: (label, page)}``.
+EQ_LABEL_RE = re.compile(r"\\label\{(?P<label>eq:[^{}\s]+)\}")
+"""``\\label{eq:NAME}`` inside a display equation: ``[[ref:eq:NAME]]`` then links to it."""
+
+_DISPLAY_OPEN = "$$"
+
+
+def display_equations(markdown: str) -> list[str | None]:
+    """The display equations (``$$ ... $$`` blocks) of a page outside fenced code, in order:
+    each one's ``eq:NAME`` label, or None.
+
+    Raises:
+        ValueError: a ``\\label`` that is not ``eq:NAME``, or two labels in one equation.
+    """
+    out: list[str | None] = []
+    block: list[str] | None = None
+    for line in source_lines(markdown):
+        text = line.text.strip()
+        if line.in_code:
+            continue
+        if block is None and text.startswith(_DISPLAY_OPEN):
+            block = []
+        if block is None:
+            continue
+        block.append(text)
+        joined = " ".join(block)
+        if len(joined) >= 4 and joined.endswith(_DISPLAY_OPEN):
+            labels = EQ_LABEL_RE.findall(joined)
+            if len(labels) > 1 or joined.count("\\label{") != len(labels):
+                raise ValueError(f"line {line.number}: an equation takes at most one label, "
+                                 "written \\label{eq:NAME}.")
+            out.append(labels[0] if labels else None)
+            block = None
+    return out
+
+
+@dataclass
+class Numbering:
+    """Figure and equation numbers of the whole report (see :func:`number_report`).
+
+    Attributes:
+        figures: figure name -> ``("C.K", page path)``.
+        equations: page path -> the number of each of its display equations, in order.
+        equation_labels: ``eq:NAME`` -> ``("C.K", page path)``.
+    """
+
+    figures: dict[str, tuple[str, str]] = field(default_factory=dict)
+    equations: dict[str, list[str]] = field(default_factory=dict)
+    equation_labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def number_report(pages: list[tuple[str, str]]) -> Numbering:
+    """Number the report's figures and display equations by chapter.
 
     Args:
         pages: ``(chapter key, page path)`` for every page in reading order, with the Markdown
@@ -386,27 +438,52 @@ def figure_labels(pages: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
             (say the top-level navigation entry).
 
     Returns:
-        For each figure placed somewhere, ``("C.K", page path)``: ``C`` counts the chapters
-        that place figures, in order, and ``K`` the figures within the chapter; a figure
-        placed on several pages keeps the number of its first placement.
+        ``C`` counts the chapters that place a figure or show a display equation, in order;
+        figures and equations are counted apart within a chapter (Figure 2.3, Eq. 2.1). A
+        figure placed on several pages keeps the number of its first placement.
+
+    Raises:
+        ValueError: an equation label is used twice, or malformed (page and line named).
     """
     from pathlib import Path
 
-    labels: dict[str, tuple[str, str]] = {}
+    out = Numbering()
     chapters: dict[str, int] = {}
-    counts: dict[str, int] = {}
+    figures: dict[str, int] = {}
+    equations: dict[str, int] = {}
     for chapter, path in pages:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
         for form in scan(text):
-            if form.kind != "figure" or form.target in labels:
+            if form.kind != "figure" or form.target in out.figures:
                 continue
             number = chapters.setdefault(chapter, len(chapters) + 1)
-            counts[chapter] = counts.get(chapter, 0) + 1
-            labels[form.target] = (f"{number}.{counts[chapter]}", path)
-    return labels
+            figures[chapter] = figures.get(chapter, 0) + 1
+            out.figures[form.target] = (f"{number}.{figures[chapter]}", path)
+        try:
+            labels = display_equations(text)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        numbers = []
+        for label in labels:
+            number = chapters.setdefault(chapter, len(chapters) + 1)
+            equations[chapter] = equations.get(chapter, 0) + 1
+            numbers.append(f"{number}.{equations[chapter]}")
+            if label is not None:
+                if label in out.equation_labels:
+                    raise ValueError(f"{path}: equation label '{label}' is already used on "
+                                     f"{out.equation_labels[label][1]}; labels are unique.")
+                out.equation_labels[label] = (numbers[-1], path)
+        if numbers:
+            out.equations[path] = numbers
+    return out
+
+
+def figure_labels(pages: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """The figure numbers of :func:`number_report`: ``{name: ("C.K", page path)}``."""
+    return number_report(pages).figures
 
 
 def _audio_players(resolve: Resolvers, form: Form) -> str:

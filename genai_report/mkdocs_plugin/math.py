@@ -66,26 +66,60 @@ def _single_element(body: str) -> bool:
     return False
 
 
-def render_math(page_html: str, on_error: Callable[[str], None]) -> str:
+_LABEL_RE = re.compile(r"\\label\{(eq:[^{}\s]+)\}")
+
+
+def equation_id(label: str | None, number: str) -> str:
+    """The HTML id of a numbered equation: ``eq-NAME`` for ``\\label{eq:NAME}``, else
+    ``eq-C-K`` from its number ``C.K``."""
+    return "eq-" + (label[len("eq:"):] if label else number.replace(".", "-"))
+
+
+def render_math(page_html: str, on_error: Callable[[str], None],
+                numbers: list[str] | None = None) -> str:
     """Replace every arithmatex span/div in ``page_html`` with MathML.
 
     Args:
         page_html: a page's HTML as produced by Markdown.
         on_error: called with a message for each formula that fails (it stays as code).
+        numbers: the page's display equations' numbers (``C.K``), in order
+            (:func:`~genai_report.mkdocs_plugin.markup.number_report`); each display
+            equation then shows its number, with an anchor (its ``\\label{eq:NAME}``
+            or its number) that ``[[ref:eq:NAME]]`` and readers link to.
     """
+    queue = list(numbers or [])
+    shown = 0
 
     def repl(m: re.Match) -> str:
+        nonlocal shown
         tex, display = _strip(m.group("body"))
+        label = _LABEL_RE.search(tex)
+        tex = _LABEL_RE.sub("", tex).strip()
         try:
             mathml = tex_to_mathml(tex, display)
         except ValueError as exc:
             on_error(str(exc))
-            return f'<code class="genai-math-error">{html.escape(tex)}</code>'
-        if m.group("tag") == "div":
-            return f'<div class="genai-math">{mathml}</div>'
-        return f'<span class="genai-math">{mathml}</span>'
+            mathml = None
+        if m.group("tag") != "div":
+            return (f'<span class="genai-math">{mathml}</span>' if mathml else
+                    f'<code class="genai-math-error">{html.escape(tex)}</code>')
+        shown += 1
+        body = (f'<div class="genai-math">{mathml}</div>' if mathml else
+                f'<code class="genai-math-error">{html.escape(tex)}</code>')
+        if not queue:
+            return body
+        number = queue.pop(0)
+        anchor = equation_id(label.group(1) if label else None, number)
+        return (f'<div class="genai-equation" id="{anchor}">{body}'
+                f'<a class="genai-equation-number" href="#{anchor}" '
+                f'title="Link to this equation">({number})</a></div>')
 
-    return _SPAN_RE.sub(repl, page_html)
+    out = _SPAN_RE.sub(repl, page_html)
+    if numbers is not None and (queue or shown != len(numbers)):
+        on_error(f"the page shows {shown} display equation(s) but its Markdown has "
+                 f"{len(numbers)} $$ ... $$ block(s); write each display equation as its own "
+                 "$$ ... $$ block.")
+    return out
 
 
 _NB_MARKDOWN_RE = re.compile(

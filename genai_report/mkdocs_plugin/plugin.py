@@ -65,12 +65,12 @@ from genai_report.mkdocs_plugin.markup import (
     Resolvers,
     attr_escape,
     audio_table,
-    figure_labels,
     format_value,
     lookup_path,
+    number_report,
     transform,
 )
-from genai_report.mkdocs_plugin.math import render_math, render_notebook_math
+from genai_report.mkdocs_plugin.math import equation_id, render_math, render_notebook_math
 from genai_report.mkdocs_plugin.mathfont import MathFontError, math_characters, write_math_font
 from genai_report.mkdocs_plugin.reporting import (
     code_error_banner,
@@ -127,6 +127,8 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         self.unverified: list[MarkupError] = []
         self.placed: dict[str, list[str]] = {}
         self.figure_labels: dict[str, tuple[str, str]] = {}
+        self.equation_numbers: dict[str, list[str]] = {}  # page path -> its equations' numbers
+        self.equation_labels: dict[str, tuple[str, str]] = {}  # eq:NAME -> (number, page path)
         self.build_commit: str | None = None
         self.glossary_terms: list[Term] = []
         self.glossary_url: str | None = None
@@ -335,7 +337,13 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
                 if path and page.file.src_uri.endswith(".md"):
                     pages.append((str(chapter), path))
                     self.page_urls[path] = page.file.url
-        self.figure_labels = figure_labels(pages)
+        try:
+            numbering = number_report(pages)
+        except ValueError as exc:
+            raise PluginError(f"genai-report: {exc}") from None
+        self.figure_labels = numbering.figures
+        self.equation_numbers, self.equation_labels = (numbering.equations,
+                                                       numbering.equation_labels)
         return nav
 
     # -- pages ---------------------------------------------------------------------------
@@ -382,7 +390,7 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
 
         if page.file.src_uri.endswith(".ipynb"):
             return render_math(render_notebook_math(html_, report), report)
-        html_ = render_math(html_, report)
+        html_ = render_math(html_, report, self.equation_numbers.get(page.file.abs_src_path))
         updated = _last_updated(page.file.abs_src_path)
         if updated:
             html_ += f'<p class="genai-page-meta">Last updated {updated}</p>'
@@ -572,7 +580,19 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         return total
 
     def _ref(self, page: Page, name: str) -> str:
-        """``Figure C.K`` as a link to figure ``name`` where it is placed."""
+        """``Figure C.K`` as a link to figure ``name`` where it is placed, or ``Eq. C.K`` as
+        a link to the display equation labelled ``\\label{name}`` (``name`` = ``eq:...``)."""
+        if name.startswith("eq:"):
+            if name not in self.equation_labels:
+                raise LookupError(
+                    f"No display equation is labelled '{name}'. Add \\label{{{name}}} inside "
+                    f"the $$ ... $$ block it refers to.{did_you_mean(name, self.equation_labels)}")
+            label, path = self.equation_labels[name]
+            target = self.page_urls.get(path, "")
+            anchor = equation_id(name, label)
+            href = (f"#{anchor}" if target == page.file.url
+                    else f"{_relative(page, target or '.')}#{anchor}")
+            return f'<a class="genai-ref" href="{attr_escape(href)}">Eq. {label}</a>'
         node = self._node(name)
         if node.kind != "figure":
             raise LookupError(f"'{name}' is an artifact, not a figure; refer to a figure.")

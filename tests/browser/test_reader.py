@@ -242,7 +242,7 @@ def test_no_page_scrolls_sideways_on_a_phone(page, built_site, site_url):
 
 
 def test_figure_cross_references_lead_to_their_figures(page, built_site, site_url):
-    checked = 0
+    checked = equations = 0
     for path in site_pages(built_site):
         html = (built_site / path / "index.html" if not path.endswith(".html")
                 else built_site / path).read_text()
@@ -254,9 +254,12 @@ def test_figure_cross_references_lead_to_their_figures(page, built_site, site_ur
         for href in hrefs:
             page.goto(href, wait_until="load")
             target = href.split("#", 1)[1]
-            assert page.locator(f"figure#{target}").count() == 1, f"{path}: {href} has no figure"
+            what = ".genai-equation" if target.startswith("eq-") else "figure"
+            assert page.locator(f"{what}#{target}").count() == 1, f"{path}: {href} has no {what}"
             checked += 1
+            equations += target.startswith("eq-")
     assert checked, "no page refers to a figure with [[ref:...]]"
+    assert equations, "no page refers to an equation with [[ref:eq:...]]"
 
 
 FIGURE_VARIANTS = """

@@ -13,9 +13,9 @@ from genai_report.mkdocs_plugin.markup import (
     Resolvers,
     display_equations,
     figure_labels,
-    number_report,
     format_value,
     lookup_path,
+    number_report,
     scan,
     transform,
 )

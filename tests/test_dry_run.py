@@ -96,17 +96,32 @@ def test_an_evaluation_between_every_step_is_not_charged_to_the_steps():
     x = torch.randn(16, 64, generator=gen)
     held_out = torch.randn(4096, 64, generator=gen)
 
-    def run(evaluate: bool) -> list:
+    ema = [q.detach().clone() for q in model.parameters()]
+
+    def run(evaluate: bool, average: bool = True) -> list:
         with StepMeter() as meter:
             for _ in range(10):
-                _linear_step(model, opt, x)
-                if evaluate:
+                loss = model(x).square().mean()
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # no_grad, yet a step's
+                opt.step()
+                if average:  # an EMA of the weights: no_grad, outside any module, every step
+                    with torch.no_grad():
+                        for e, q in zip(ema, model.parameters(), strict=True):
+                            e.mul_(0.9).add_(q, alpha=0.1)
+                if evaluate:  # as training.loop.train evaluates: eval() mode, no_grad
+                    model.eval()
                     with torch.no_grad():
                         for _ in range(20):
                             model(held_out).softmax(-1).mean()
+                    model.train()
         return meter.loops()
 
     plain, with_eval = run(False)[0], run(True)[0]
+    # Gradient clipping and the EMA belong to the step although they run under no_grad.
+    assert plain.between_steps_s == 0
+    assert plain.ops_per_step > run(False, average=False)[0].ops_per_step
     # The step's own operators and FLOPs are the same with or without the evaluation.
     assert with_eval.ops_per_step == plain.ops_per_step
     assert with_eval.flops_per_step == plain.flops_per_step
@@ -241,6 +256,13 @@ def test_a_kept_scratch_cache_makes_the_next_dry_run_incremental(tiny, tmp_path)
     assert "2 of them reused from the scratch cache" in again.table()
     forced = dry_run(tiny(), tmp_path, cache_dir=scratch, show_progress=False, force=True)
     assert forced.reused == [] and forced.ok
+    # An entry metered by another version of the meter is measured again.
+    record = scratch / "full" / "train" / "record.json"
+    data = json.loads(record.read_text())
+    data["usage"]["meter_version"] = 1
+    record.write_text(json.dumps(data))
+    remeasured = dry_run(tiny(), tmp_path, cache_dir=scratch, show_progress=False)
+    assert "train" not in remeasured.reused and remeasured.ok
 
 
 def test_the_estimate_table_shows_what_the_estimate_file_holds(tiny, tmp_path):

@@ -306,19 +306,26 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
                                                 abs_src_path=str(entry / out)))
             for out in node.images:
                 if out.endswith(".svg") and (entry / out).is_file():
-                    files.append(self._dark_variant(config, name, entry / out))
+                    dark = self._dark_variant(config, name, entry / out)
+                    if dark is not None:
+                        files.append(dark)
         return files
 
-    def _dark_variant(self, config: MkDocsConfig, name: str, path: Path) -> File:
+    def _dark_variant(self, config: MkDocsConfig, name: str, path: Path) -> File | None:
         """``figures/NAME/STEM.dark.svg``: the figure's SVG in the dark palette, derived at
-        build time (:mod:`genai_report.plotting.dark`), so nothing is committed twice."""
+        build time (:mod:`genai_report.plotting.dark`), so nothing is committed twice.
+        An unreadable SVG fails the build; under ``mkdocs serve`` the figure keeps its light
+        drawing only (None), with a warning."""
         try:
             dark = dark_svg(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise PluginError(
-                f"genai-report: figure '{name}' has an unreadable SVG {path} ({exc}). Re-run "
-                f"it: `genai-report figures --profile {self.profile} --only {name} --force`."
-            ) from None
+            message = (f"genai-report: figure '{name}' has an unreadable SVG {path} ({exc}). "
+                       f"Re-run it: `genai-report figures --profile {self.profile} --only "
+                       f"{name} --force`.")
+            if self.is_serve:
+                soft_log.warning("%s", message)
+                return None
+            raise PluginError(message) from None
         self.dark_images.add((name, path.name))
         return File.generated(config, f"figures/{name}/{dark_name(path.name)}", content=dark)
 
@@ -508,9 +515,10 @@ class GenAIReportPlugin(BasePlugin[PluginConfig]):
         dark = ((name, image) in self.dark_images)
         kind = "genai-figure genai-figure--dark" if dark else "genai-figure"
         alt = html.escape(node.alt)
-        img = (f'<img class="genai-light" src="{url}" alt="{alt}" loading="lazy">'
-               + (f'<img class="genai-dark" src="{_relative(page, f"figures/{name}/{dark_name(image)}")}" '
-                  f'alt="{alt}" loading="lazy">' if dark else ""))
+        img = f'<img class="genai-light" src="{url}" alt="{alt}" loading="lazy">'
+        if dark:  # shown instead under the dark scheme (genai-report.css)
+            dark_url = _relative(page, f"figures/{name}/{dark_name(image)}")
+            img += f'<img class="genai-dark" src="{dark_url}" alt="{alt}" loading="lazy">'
         interactive, replaces = self._interactive(page, name) if file is None else ("", False)
         static = (f' · <a href="{url}">static image</a>' if replaces else "")
         parts.append(

@@ -25,9 +25,9 @@ How the pieces fit:
   iteration. Every third segment runs under an operator counter (timed segments never
   do, as counting slows them); each optimiser's first segment, which holds the set-up
   before its loop, is left to the node's remaining time. The counter tells a step's own
-  operators (forward with gradients, backward, the optimiser) from work under
-  ``no_grad`` between steps: a node that evaluates every ``steps // 5`` steps evaluates at
-  every step of a cut loop, and that time goes to the node's rest, not to each step.
+  operators from an evaluation (``no_grad`` work that starts in the forward pass of a
+  module in ``eval()`` mode): a node that evaluates every ``steps // 5`` steps evaluates
+  at every step of a cut loop, and that time goes to the node's rest, not to each step.
 * :func:`estimate` models a GPU step as ``ops * op_overhead + flops / sustained_flops``:
   small models such as ours are bound by launching kernels, not by arithmetic. The
   node's time outside optimiser steps (data, sampling, evaluation, plotting) is counted at
@@ -41,6 +41,7 @@ per-operator overhead was calibrated against a measured ``full`` run on an H200 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import statistics
 import time
@@ -50,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 from genai_report.pipeline.errors import ConfigError, did_you_mean
+
+log = logging.getLogger(__name__)
 
 STEP_FIELDS: tuple[str, ...] = ("steps", "rm_steps", "rl_steps")
 """Parameter fields that count optimisation steps; a dry run cuts each to a few."""
@@ -66,6 +69,10 @@ builds C++ for minutes (the compiled path is a GPU path)."""
 
 DRY_RUN_SUFFIX = "-dry-run"
 """Folder suffix of a kept scratch cache (never a real profile's folder)."""
+
+METER_VERSION = 2
+"""What :class:`StepMeter` counts, versioned: a kept scratch cache's entry metered by another
+version is measured again (2: evaluations between steps are no longer charged to steps)."""
 
 
 @dataclass(frozen=True)
@@ -244,12 +251,16 @@ class LoopUsage:
 def _counter_mode():
     """A dispatch mode counting operators (views excepted) and their FLOPs.
 
-    Only a training step's own operators count towards ``ops`` and ``flops``: those of the
-    forward pass (gradients on), of the backward pass (inside autograd's engine) and of the
-    optimiser's step (``in_optimizer``, set by the meter's hooks). Work under ``no_grad``
-    between two steps, such as an evaluation that a loop cut to a few steps now runs at
-    every step, is counted apart (``other_ops``) and timed (``other_s``): it is no step,
-    and a full run does it as often as the node's schedule says, not once per step.
+    A step's own operators count towards ``ops`` and ``flops``. An *evaluation* is counted
+    apart (``other_ops``) and timed (``other_s``): the operators under ``no_grad`` from the
+    forward pass of a module in ``eval()`` mode to the next operator with gradients on,
+    outside the backward pass, the stretch from it to the optimiser's step (gradient
+    clipping) and the step itself (``in_optimizer``, set by the meter's hooks). A loop cut
+    to a few steps may evaluate at every step (a node that evaluates every ``steps // 5``
+    steps), and a full run evaluates only as often as its schedule says, so an evaluation
+    is no part of a step. Work under ``no_grad`` in training mode or outside any module,
+    such as a GAN's generator feeding its discriminator or an EMA update, stays part of
+    the step.
     """
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -263,10 +274,42 @@ def _counter_mode():
             self.ops = self.flops = self.other_ops = 0
             self.other_s = 0.0
             self.in_optimizer = False
+            self.after_backward = False  # until the optimiser steps (the counter then stops)
+            self.eval_depth = 0  # forward passes of eval()-mode modules in progress
+            self.in_eval = False  # from such a forward under no_grad to the next with grad
+            self._hooks = []
+
+        def __enter__(self):
+            from torch.nn.modules.module import (
+                register_module_forward_hook,
+                register_module_forward_pre_hook,
+            )
+
+            def enter(module, args):
+                self.eval_depth += not module.training
+
+            def leave(module, args, output):
+                self.eval_depth -= not module.training
+
+            self._hooks = [register_module_forward_pre_hook(enter),
+                           register_module_forward_hook(leave)]
+            return super().__enter__()
+
+        def __exit__(self, *exc):
+            for hook in self._hooks:
+                hook.remove()
+            self._hooks = []
+            return super().__exit__(*exc)
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            training = self.in_optimizer or torch.is_grad_enabled() or in_backward() != -1
+            if in_backward() != -1:
+                self.after_backward = True
+            if torch.is_grad_enabled():
+                self.in_eval = False  # the next training forward pass ends an evaluation
+            elif self.eval_depth > 0:
+                self.in_eval = True
+            training = self.in_optimizer or self.after_backward or not self.in_eval
             started = time.perf_counter()
             out = func(*args, **kwargs)
             if not training:
@@ -421,6 +464,7 @@ class StepMeter:
 
             peak_gpu = torch.cuda.max_memory_allocated() / 2**20
         return {
+            "meter_version": METER_VERSION,
             "wall_s": self.wall_s if self.wall_s is not None else time.perf_counter() - self._started,
             "peak_rss_mib": _peak_rss_mib() if self._peak_reset else None,
             "peak_gpu_mib": peak_gpu,
@@ -710,6 +754,12 @@ def dry_run(
     started = time.perf_counter()
     try:
         pipeline = Pipeline(Registry(nodes), cache_dir=scratch, root=root)
+        for name in nodes:  # measured by an older meter: measure again
+            record = pipeline.store.read_record(profile, name)
+            if record is not None and (record.usage or {}).get("meter_version") != METER_VERSION:
+                log.info("%s: its kept dry run was metered by another version; running it "
+                         "again.", name)
+                shutil.rmtree(pipeline.store.entry_dir(profile, name), ignore_errors=True)
         run = pipeline.run(RunOptions(profile=profile, device="cpu", jobs=jobs,
                                       force=force or cache_dir is None,
                                       show_progress=show_progress, meter=True),

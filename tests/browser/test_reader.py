@@ -296,7 +296,9 @@ def test_figures_swap_to_their_dark_variant_under_the_dark_scheme(page, built_si
     # The dark drawing: its paper is the page's, and the embedded heat map is kept.
     dark_svg = (built_site / "figures" / "foundations-density" / "density.dark.svg").read_text()
     light_svg = (built_site / "figures" / "foundations-density" / "density.svg").read_text()
-    assert "fill: #1e2029" in dark_svg and "fill: #ffffff" not in dark_svg
+    paper = r'<g id="patch_1">\s*<path[^>]*style="fill: {}"'  # the figure's background
+    assert re.search(paper.format("#1e2029"), dark_svg) and re.search(paper.format("#ffffff"),
+                                                                        light_svg)
     assert re.findall(r"<image\b[^>]*>", dark_svg) == re.findall(r"<image\b[^>]*>", light_svg)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     fig.screenshot(path=str(SCREENSHOTS / "dark-figure.png"))

@@ -357,7 +357,7 @@ def design(ctx, p: Design):
             hit = float((clf(x.to(ctx.device)).argmax(-1).cpu() == y).double().mean())
         rows.append({"weight": w, "mean_ink": float(ink(x).mean()), "class_accuracy": hit})
         grids.append(x[[3 * p.per_class, 5 * p.per_class, 8 * p.per_class]])
-    fig = plt.figure(figsize=(10, 3.6))
+    fig = plt.figure(figsize=(7.2, 2.9))
     ax = fig.add_axes([0.07, 0.15, 0.36, 0.78])
     ax.plot([r["mean_ink"] for r in rows], [r["class_accuracy"] for r in rows], marker="o")
     for r in rows:

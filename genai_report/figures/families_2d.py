@@ -149,10 +149,10 @@ def ebm(ctx, p: Plane):
     _, chain = model.langevin(model.noise(12, ctx.generator()), ctx.generator(1),
                               steps=ev["sample_steps"], keep_every=1)
     paths = torch.stack(chain).numpy()  # (steps + 1, 12, 2)
-    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.8), gridspec_kw={"wspace": 0.35})
+    fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.5), gridspec_kw={"wspace": 0.35})
     im = axes[0].imshow(energy.numpy(), origin="lower", extent=(-LIM, LIM, -LIM, LIM), cmap="magma")
     fig.colorbar(im, ax=axes[0], fraction=0.046, pad=0.04)
-    axes[0].set_title("energy E(x) (dark = low = likely)", fontsize=9)
+    axes[0].set_title("energy E(x)\n(dark = low = likely)", fontsize=9)
     axes[0].grid(False)
     for k in range(paths.shape[1]):
         axes[1].plot(paths[:, k, 0], paths[:, k, 1], lw=0.8, color=f"C{k % 8}")
@@ -163,10 +163,10 @@ def ebm(ctx, p: Plane):
     axes[1].imshow(energy.numpy(), origin="lower", extent=(-LIM, LIM, -LIM, LIM), cmap="magma",
                    alpha=0.5)
     axes[1].grid(False)
-    axes[1].set_title(f"{ev['sample_steps']} Langevin steps from noise", fontsize=9)
+    axes[1].set_title(f"{ev['sample_steps']} Langevin steps\nfrom noise", fontsize=9)
     _scatter(axes[2], b["samples"][: p.points],
-             f"samples; MMD {ev['mmd']:.4f}, {ev.get('modes_covered', '?')}/8 modes", "C1")
-    save_figure(fig, ctx.output("ebm.svg"), dpi=100)  # embedded pictures: 2x the column
+             f"samples: MMD {ev['mmd']:.4f},\n{ev.get('modes_covered', '?')}/8 modes", "C1")
+    save_figure(fig, ctx.output("ebm.svg"))
     return {k: v for k, v in ev.items() if k != "mode_counts"}
 
 
@@ -252,7 +252,7 @@ def diffusion_2d(ctx, p: Plane):
     ev = _eval(ctx, "toy2d-diffusion")
     name = "swiss-roll" if "swiss-roll" in blobs else next(iter(blobs))
     traj = blobs[name]["trajectory"]
-    fig, axes = plt.subplots(1, len(traj), figsize=(2.3 * len(traj), 2.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(traj), figsize=(7.2, 7.2 / len(traj) + 0.4), squeeze=False)
     for ax, (t, x) in zip(axes[0], traj, strict=True):
         _scatter(ax, x[: p.points], f"t = {int(t)}", "C0" if t else "C1")
         ax.set_xticks([])

@@ -40,7 +40,7 @@ def vae_manifold(ctx, p: Manifold):
 
     from genai_report.plotting import save_figure
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.5), gridspec_kw={"wspace": 0.5})
     out = _manifold(ctx, p, "1.0", axes)
     save_figure(fig, ctx.output("vae_manifold.svg"))
     return out
@@ -63,7 +63,8 @@ def _manifold(ctx, p: Manifold, beta: str, axes) -> dict:
         z = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(ctx.device)
         imgs = vae.decode(z).cpu()
     sc = axes[0].scatter(mu[:, 0], mu[:, 1], c=d.y_test, cmap="tab10", s=8, rasterized=True)
-    axes[0].legend(*sc.legend_elements(), fontsize=7, ncol=2, loc="upper right", title="digit")
+    axes[0].legend(*sc.legend_elements(), fontsize=7, loc="upper left", title="digit",
+                   title_fontsize=7, bbox_to_anchor=(1.01, 1.0))  # beside the points, not on them
     axes[0].set_xlim(-p.span * 1.4, p.span * 1.4)
     axes[0].set_ylim(-p.span * 1.4, p.span * 1.4)
     axes[0].set_xlabel("$z_1$")
@@ -98,7 +99,7 @@ def beta_vae(ctx, p: Manifold):
     from genai_report.plotting import save_figure
 
     evals = json.loads(ctx.input("digits-vae-2d", "eval.json").read_text())
-    fig, axes = plt.subplots(2, 2, figsize=(10, 9.5))
+    fig, axes = plt.subplots(2, 2, figsize=(7.2, 7.2), gridspec_kw={"wspace": 0.5, "hspace": 0.4})
     out = {}
     for i, (key, m) in enumerate(sorted(evals.items(), key=lambda kv: kv[1]["beta"])):
         geo = _manifold(ctx, p, str(float(m["beta"])), axes[i])

@@ -67,7 +67,7 @@ def density(ctx, p: DensityPlot):
         logp = model.log_prob(grid).reshape(p.grid, p.grid)
     needle = _thinnest_component(model, train)
 
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.6), sharex=True, sharey=True)
     axes[0].scatter(train[:, 0], train[:, 1], s=3, alpha=0.5, rasterized=True)
     axes[0].set_title("Training data")
     im = axes[1].imshow(

@@ -12,7 +12,6 @@ from genai_report.mkdocs_plugin.markup import (
     FormWarning,
     Resolvers,
     display_equations,
-    figure_labels,
     format_value,
     lookup_path,
     number_report,
@@ -243,7 +242,7 @@ def test_figures_are_numbered_by_chapter_in_reading_order(tmp_path: Path):
         (tmp_path / name).write_text(text)
     order = [("0", "home.md"), ("1", "a1.md"), ("1", "a2.md"), ("2", "b.md"),
              ("3", "missing.md")]
-    labels = figure_labels([(c, str(tmp_path / n)) for c, n in order])
+    labels = number_report([(c, str(tmp_path / n)) for c, n in order]).figures
     assert {k: v[0] for k, v in labels.items()} == {"x": "1.1", "y": "1.2", "z": "1.3",
                                                      "w": "2.1"}
     assert labels["x"][1] == str(tmp_path / "a1.md")  # its first placement

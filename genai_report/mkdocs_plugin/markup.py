@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genai_report.metrics.seeds import is_over_seeds
+from genai_report.mkdocs_plugin.math import EQ_LABEL_RE
 from genai_report.utils import did_you_mean
 
 FIGURE_RE = re.compile(r"^(?P<indent>[ \t]*)\[\[figure:(?P<name>[^\]:]+)(?::(?P<file>[^\]]+))?\]\]\s*$")
@@ -379,8 +380,6 @@ def _reference(resolve: Resolvers, form: Form) -> str:
     return resolve.ref(form.target)
 
 
-EQ_LABEL_RE = re.compile(r"\\label\{(?P<label>eq:[^{}\s]+)\}")
-"""``\\label{eq:NAME}`` inside a display equation: ``[[ref:eq:NAME]]`` then links to it."""
 
 _DISPLAY_OPEN = "$$"
 
@@ -480,10 +479,6 @@ def number_report(pages: list[tuple[str, str]]) -> Numbering:
             out.equations[path] = numbers
     return out
 
-
-def figure_labels(pages: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
-    """The figure numbers of :func:`number_report`: ``{name: ("C.K", page path)}``."""
-    return number_report(pages).figures
 
 
 def _audio_players(resolve: Resolvers, form: Form) -> str:

@@ -66,7 +66,8 @@ def _single_element(body: str) -> bool:
     return False
 
 
-_LABEL_RE = re.compile(r"\\label\{(eq:[^{}\s]+)\}")
+EQ_LABEL_RE = re.compile(r"\\label\{(eq:[^{}\s]+)\}")
+"""``\\label{eq:NAME}`` inside a display equation: ``[[ref:eq:NAME]]`` then links to it."""
 
 
 def equation_id(label: str | None, number: str) -> str:
@@ -93,8 +94,8 @@ def render_math(page_html: str, on_error: Callable[[str], None],
     def repl(m: re.Match) -> str:
         nonlocal shown
         tex, display = _strip(m.group("body"))
-        label = _LABEL_RE.search(tex)
-        tex = _LABEL_RE.sub("", tex).strip()
+        label = EQ_LABEL_RE.search(tex)
+        tex = EQ_LABEL_RE.sub("", tex).strip()
         try:
             mathml = tex_to_mathml(tex, display)
         except ValueError as exc:

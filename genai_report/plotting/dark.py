@@ -124,7 +124,7 @@ def _kept_spans(svg: str, at: int) -> list[tuple[int, int]]:
 
 def _kept(group: str) -> str:
     """A kept group, with its unnamed fill pinned to black (the root's ink is not for it)."""
-    return group.replace(">", ' fill="#000000">', 1) if group.startswith("<g") else group
+    return group.replace(">", ' fill="#000000">', 1)
 
 
 @lru_cache(maxsize=4096)

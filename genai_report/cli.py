@@ -495,6 +495,7 @@ def _print_list(statuses, profile: str, folder: Path, *, as_json: bool) -> None:
             "wall_time_s": s.record.wall_time_s if s.record else None,
             "device": s.record.device if s.record else None,
             "reproducible": s.record.reproducible if s.record else None,
+            "threads": s.record.threads if s.record else None,
             "missing": list(s.missing),
             "note": _note(s),
         }

@@ -267,7 +267,7 @@ def test_a_corpus_without_text_is_refused_before_anything_runs(project, caplog, 
 # -- list ------------------------------------------------------------------------------------------
 def _status(name, fresh, wall=None, reason="fresh"):
     record = SimpleNamespace(wall_time_s=wall, device="cpu", device_kind="cpu",
-                             reproducible=None) if wall is not None else None
+                             reproducible=None, threads=2) if wall is not None else None
     return SimpleNamespace(node=SimpleNamespace(name=name, kind="figure"), fresh=fresh,
                            reason=reason, record=record, missing=())
 

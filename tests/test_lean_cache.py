@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -207,9 +208,6 @@ def test_committed_outputs_stay_small():
     assert size <= 8 * 2**20, f"committed quick outputs are {size / 2**20:.1f} MB (goal <= 8 MB)"
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__]))
-
 
 def test_with_several_jobs_missing_inputs_are_restored_as_tasks_of_their_own(
         project, tmp_path, caplog):
@@ -283,3 +281,108 @@ def test_a_restore_that_writes_other_bytes_leaves_nothing_stale(fake_project, tm
     assert not set(report.fresh) & set(report.ran)
     assert all(s.fresh for s in pipe.status("smoke")), [
         (s.node.name, s.reason) for s in pipe.status("smoke") if not s.fresh]
+
+
+THREADED = '''
+from dataclasses import dataclass
+
+import torch
+
+from genai_report.pipeline.registry import Node
+
+
+@dataclass(frozen=True)
+class P:
+    n: int = 1
+
+
+def base(ctx, p):
+    # What a CPU training's bytes depend on: how many threads split its sums.
+    ctx.output("model.pt").write_text(f"trained with {{torch.get_num_threads()}} threads")
+
+
+def plot(ctx, p):
+    text = ctx.input("base", "model.pt").read_text()
+    ctx.output("plot.svg").write_text(f"<svg>{{text}} {VERSION}</svg>")
+
+
+def make_nodes():
+    params = {{"smoke": P(1), "quick": P(2), "full": P(3)}}
+    return [
+        Node("base", base, "artifact", params, ("model.pt",)),
+        Node("plot", plot, "figure", params, ("plot.svg",), deps=("base",), alt="a plot"),
+    ]
+'''
+
+
+@pytest.fixture
+def torch_threads():
+    """Sets this process's torch thread count; gives the old one back after the test."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_restore_on_the_cpu_uses_the_recorded_thread_count(fake_project, tmp_path, jobs,
+                                                              torch_threads, caplog):
+    """A model trained with one thread count and restored with another would come out other
+    bytes and re-run everything that reads it; the restore runs with the recorded count."""
+    import torch
+
+    recorded = (os.cpu_count() or 1) // 2 + 1  # neither a local worker's share nor the driver's
+    fake_project.write("nodes.py", THREADED.replace("{VERSION}", "v1").format())
+    pipe = _pipe(fake_project, tmp_path)
+    torch_threads(recorded)
+    _run(pipe)
+    assert pipe.store.read_record("smoke", "base").threads == recorded
+    _drop_model_files(pipe)
+    fake_project.write("nodes.py", THREADED.replace("{VERSION}", "v2").format())
+    pipe = _pipe(fake_project, tmp_path)
+    torch_threads(recorded + 1)
+    with caplog.at_level("INFO"):
+        report = _run(pipe, jobs=jobs)
+    assert report.ran == ["base", "plot"] and report.rewritten == []
+    assert f"with the {recorded} threads it was recorded with" in caplog.text
+    record = pipe.store.read_record("smoke", "base")
+    assert record.reproducible is True and record.threads == recorded
+    assert torch.get_num_threads() == recorded + 1  # the driver's own count is given back
+
+
+def test_a_new_run_uses_its_own_thread_count_and_records_it(fake_project, tmp_path,
+                                                             torch_threads):
+    fake_project.write("nodes.py", THREADED.replace("{VERSION}", "v1").format())
+    pipe = _pipe(fake_project, tmp_path)
+    torch_threads(1)
+    _run(pipe)
+    # base's code changed: a new key, so its own run, not a restore of the recorded one
+    fake_project.write("nodes.py", THREADED.replace("{VERSION}", "v1").format().replace(
+        "trained with", "fit with"))
+    pipe = _pipe(fake_project, tmp_path)
+    torch_threads(2)
+    assert _run(pipe).ran == ["base", "plot"]
+    record = pipe.store.read_record("smoke", "base")
+    assert record.threads == 2 and record.reproducible is None
+    model = pipe.store.entry_dir("smoke", "base") / "model.pt"
+    assert model.read_text() == "fit with 2 threads"
+
+
+def test_a_re_run_explains_other_bytes_by_the_thread_counts():
+    from genai_report.pipeline.runner import _threads_note
+    from genai_report.pipeline.store import Record
+
+    def rec(threads, device="cpu"):
+        return Record(node="n", kind="artifact", key="k", profile="smoke", device_kind=device,
+                      device=device, seed=0, torch="2", git_commit="c", created="t",
+                      wall_time_s=1.0, threads=threads)
+
+    assert "predates thread counts" in _threads_note(rec(None), rec(2))
+    assert "recorded with 1 threads, re-run with 2" in _threads_note(rec(1), rec(2))
+    assert "even with the same 2 threads" in _threads_note(rec(2), rec(2))
+    assert _threads_note(rec(2, "cuda"), rec(2, "cuda")) == ""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__]))

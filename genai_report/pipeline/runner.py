@@ -522,6 +522,9 @@ class Pipeline:
         )
         threads = max(1, (os.cpu_count() or 1) // options.jobs) if options.jobs > 1 else 0
         return {
+            "same_threads": _recorded_threads(
+                self.store.read_record(options.profile, node.name), parts.digest(),
+                env["device"]),
             "node": dataclasses.replace(node, data=()),  # data specs may not pickle
             "profile": options.profile,
             "device": env["device"],
@@ -586,13 +589,15 @@ class Pipeline:
             key_parts=parts.as_json(),
             reproducible=_reproducible(previous, parts.digest(), outputs),
             usage=result.get("usage"),
+            threads=result.get("threads"),
         )
         if record.reproducible is False:
             report.rewritten.append(node.name)
             log.warning(
                 "%s ran again under the same key but wrote different bytes (%s): its training "
-                "is not bit-reproducible on %s, so its dependents re-run too.",
+                "is not bit-reproducible on %s%s, so its dependents re-run too.",
                 node.name, ", ".join(_differing(previous, outputs)), task["device"],
+                _threads_note(previous, record),
             )
         self.store.commit(task["profile"], node.name, staging, record)
         current[node.name] = report.records[node.name] = record
@@ -603,11 +608,13 @@ class Pipeline:
 
 def _log_restore(dep: str, missing: Sequence[str], needed_by: str, record: Record,
                  options: RunOptions) -> None:
+    same = (f", with the {record.threads} threads it was recorded with"
+            if record.threads and record.device_kind == "cpu" else "")
     log.info(
         "Re-running %s (%s) to restore %s, which %s needs: model files are kept out of git "
-        "(last run took %.0f s). To fetch them instead, run `genai-report pull ARCHIVE` or "
-        "set $GENAI_REPORT_CACHE_URL.",
-        dep, options.profile, ", ".join(missing), needed_by, record.wall_time_s,
+        "(last run took %.0f s%s). To fetch them instead, run `genai-report pull ARCHIVE` "
+        "or set $GENAI_REPORT_CACHE_URL.",
+        dep, options.profile, ", ".join(missing), needed_by, record.wall_time_s, same,
     )
 
 
@@ -679,15 +686,33 @@ def execute(task: dict[str, Any]) -> dict[str, Any]:
     """Run one node's function into its staging folder (in this process, a local worker
     process or a Ray worker).
 
-    Returns ``{"metrics", "wall_time_s", "usage", "host"}`` or ``{"error": traceback}``;
-    the caller commits. KeyboardInterrupt and SystemExit propagate so an interrupted run
-    stops at once.
-    """
-    node: Node = task["node"]
-    if task["threads"]:
-        import torch
+    Torch runs it with the task's ``same_threads`` (a re-run under the same key on a CPU:
+    the recorded count), else its ``threads`` (the share of the cores a local worker gets),
+    else this process's own count, which it gets back afterwards.
 
-        torch.set_num_threads(task["threads"])
+    Returns ``{"metrics", "wall_time_s", "usage", "host", "threads"}`` or
+    ``{"error": traceback}``; the caller commits. KeyboardInterrupt and SystemExit
+    propagate so an interrupted run stops at once.
+    """
+    import torch
+
+    node: Node = task["node"]
+    threads_before = torch.get_num_threads()
+    threads = task.get("same_threads") or task["threads"]
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        result = _execute(node, task)
+    finally:
+        if threads:  # in this process, the next node gets the driver's own count back
+            torch.set_num_threads(threads_before)
+    if "error" not in result:
+        result["threads"] = threads or threads_before
+    return result
+
+
+def _execute(node: Node, task: dict[str, Any]) -> dict[str, Any]:
+    """:func:`execute` once the thread count is set."""
     # Re-import the defining module so a worker process has the function and its params.
     importlib.import_module(node.module)
     ctx = NodeContext(
@@ -736,6 +761,29 @@ def _jsonable_scalar(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"metric value of type {type(value).__name__} is not JSON-serialisable")
+
+
+def _recorded_threads(previous: Record | None, key: str, device_kind: str) -> int | None:
+    """The thread count to re-run a node with: its record's, when the re-run is under the
+    same key on a CPU (to restore model files, which then come out byte for byte the same);
+    ``None`` (the run's own split) otherwise. A GPU's kernels do not split by host threads.
+    """
+    if (previous is None or previous.key != key or device_kind != "cpu"
+            or previous.device_kind != "cpu" or not previous.threads):
+        return None
+    return int(previous.threads)
+
+
+def _threads_note(previous: Record | None, record: Record) -> str:
+    """Why a re-run may have written other bytes, when the thread counts tell."""
+    if previous is None or previous.device_kind != "cpu":
+        return ""
+    if previous.threads is None:
+        return (" (its record predates thread counts, so the re-run could not use the same "
+                "split)")
+    if previous.threads != record.threads:
+        return f" (recorded with {previous.threads} threads, re-run with {record.threads})"
+    return f" even with the same {record.threads} threads"
 
 
 def _reproducible(previous: Record | None, key: str, outputs: dict[str, dict]) -> bool | None:

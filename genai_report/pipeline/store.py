@@ -77,6 +77,11 @@ class Record:
             operators and FLOPs per step, peak memory; ``None`` otherwise.
         host: the machine the node ran on (a Ray worker's host name under
             ``--executor ray``); ``None`` in records written before it was kept.
+        threads: torch's intra-op threads while the node ran. On a CPU, training repeats
+            itself byte for byte only with the same number of threads (a different split
+            adds partial sums in a different order), so a re-run under the same key (to
+            restore model files) uses this count; ``None`` in records written before it
+            was kept.
     """
 
     node: str
@@ -97,6 +102,7 @@ class Record:
     reproducible: bool | None = None
     usage: dict[str, Any] | None = None
     host: str | None = None
+    threads: int | None = None
 
     def output_hashes(self) -> dict[str, str]:
         """file name -> sha256 of each output."""

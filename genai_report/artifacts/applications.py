@@ -166,22 +166,27 @@ class SkewedFit:
 )
 def skewed_diffusion(ctx, p: SkewedFit):
     """Train class-conditional digits diffusion models on a geometric class skew, and the
-    same models on a balanced mix as the control, over several seeds."""
+    same models on a balanced mix as the control, over several seeds.
+
+    The ``2 * seeds`` models share one architecture, so they train at once as one
+    :class:`~genai_report.training.ensemble.Ensemble` (one batched step instead of one
+    per model); each keeps its own initialisation, data stream and noise, drawn from its
+    own generator as if it trained alone.
+    """
     import torch
 
     from genai_report.data import digits
     from genai_report.models.diffusion import Diffusion, DiffusionConfig
-    from genai_report.training.loop import TrainConfig, train
+    from genai_report.training.ensemble import Ensemble, train_ensemble
+    from genai_report.training.loop import TrainConfig
 
     d = digits.load()
     mixes = {"skewed": torch.tensor([p.ratio**k for k in range(10)], dtype=torch.float64),
              "balanced": torch.ones(10, dtype=torch.float64)}
     counts = torch.bincount(d.y_train, minlength=10).double()
-    x, y = d.x_train.to(ctx.device), d.y_train.to(ctx.device)
-    models, times, losses = {k: [] for k in mixes}, {k: [] for k in mixes}, {k: [] for k in mixes}
+    members = []  # (kind, per-example weights, generator, model), in checkpoint order
     for kind, mix in mixes.items():
-        mix = mix / mix.sum()
-        mixes[kind] = mix
+        mixes[kind] = mix = mix / mix.sum()
         # per-example weight = class share / class count, so classes appear in proportion `mix`
         weights = (mix / counts)[d.y_train]
         for s in range(p.seeds):
@@ -190,19 +195,39 @@ def skewed_diffusion(ctx, p: SkewedFit):
             model = Diffusion(DiffusionConfig(data_shape=(1, 8, 8), timesteps=p.timesteps,
                                               hidden=p.hidden, depth=p.depth, n_classes=10,
                                               clip=1.0)).to(ctx.device)
+            members.append((kind, weights, gen, model))
+    schedule, null = members[0][3].schedule, members[0][3].null_label
+    ensemble = Ensemble([m.denoiser for *_, m in members]).to(ctx.device)
+    recorded = []  # (K,) losses at the steps train() records
 
-            def loss_fn(m, step, weights=weights, gen=gen):
-                i = torch.multinomial(weights, p.batch, replacement=True,
-                                      generator=gen).to(ctx.device)
-                return m.loss(x[i], y[i], generator=gen, p_uncond=p.p_uncond)
+    def loss_fn(ens, step):
+        # Each member's batch and noise from its own generator, in Diffusion.loss's order.
+        idx, t, noise, drop = [], [], [], []
+        for _kind, weights, gen, _model in members:
+            idx.append(torch.multinomial(weights, p.batch, replacement=True, generator=gen))
+            t.append(torch.randint(0, p.timesteps, (p.batch,), generator=gen))
+            noise.append(torch.randn((p.batch, 1, 8, 8), generator=gen))
+            drop.append(torch.rand(p.batch, generator=gen) < p.p_uncond)
+        idx = torch.stack(idx)  # (K, B)
+        y = torch.where(torch.stack(drop), null, d.y_train[idx]).to(ctx.device)  # (K, B)
+        x0 = d.x_train[idx].to(ctx.device)  # (K, B, 1, 8, 8)
+        t, noise = torch.stack(t).to(ctx.device), torch.stack(noise).to(ctx.device)
+        xt = schedule.add_noise(x0.flatten(0, 1), noise.flatten(0, 1), t.flatten()).view_as(x0)
+        per_member = (ens(xt, t, y) - noise).square().mean(dim=(1, 2, 3, 4))  # (K,)
+        if step % 10 == 0 or step == p.steps - 1:
+            recorded.append(per_member.detach())
+        return per_member.sum()
 
-            hist = train(model, loss_fn,
-                         TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.steps // 20),
-                         progress=ctx.progress, record_every=10)
-            models[kind].append(model.checkpoint())
-            times[kind].append(hist.wall_time_s)
-            losses[kind].append(sum(hist.train_loss[-10:]) / len(hist.train_loss[-10:]))
+    hist = train_ensemble(ensemble, loss_fn,
+                          TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.steps // 20),
+                          progress=ctx.progress, record_every=10)
+    ensemble.unstack_into([m.denoiser for *_, m in members])
+    last = torch.stack(recorded[-10:]).mean(0).tolist()  # (K,)
+    models, losses = {k: [] for k in mixes}, {k: [] for k in mixes}
+    for (kind, _w, _g, model), loss in zip(members, last, strict=True):
+        models[kind].append(model.checkpoint())
+        losses[kind].append(loss)
     torch.save({"models": models, "mixes": {k: m.tolist() for k, m in mixes.items()}},
                ctx.output("diffusion.pt"))
     return {"train_mix": mixes["skewed"].tolist(), "steps": p.steps, "seeds": p.seeds,
-            "train_time_s": sum(sum(t) for t in times.values()), "last_loss": losses}
+            "train_time_s": hist.wall_time_s, "last_loss": losses}

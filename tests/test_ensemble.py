@@ -1,0 +1,142 @@
+"""An ensemble trains its members as if each trained alone, in one batched step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from genai_report.models.denoisers import MLPDenoiser
+from genai_report.training.ensemble import Ensemble, train_ensemble
+from genai_report.training.loop import TrainConfig, train
+
+K, B, DIM = 3, 16, 6
+
+
+def _members(k: int = K, hidden: int = 24) -> list[MLPDenoiser]:
+    members = []
+    for s in range(k):
+        torch.manual_seed(s)
+        m = MLPDenoiser(DIM, hidden=hidden, depth=2, n_classes=4)
+        nn.init.normal_(m.out[-1].weight, std=0.2)  # zero-initialised: make outputs differ
+        members.append(m)
+    return members
+
+
+def _batches(seed: int, k: int = K):
+    """Each member's own data stream: (x, t, y, target) per step, from its own generator."""
+    gens = [torch.Generator().manual_seed(seed + i) for i in range(k)]
+
+    def draw():
+        x = torch.stack([torch.randn(B, DIM, generator=g) for g in gens])  # (K, B, DIM)
+        t = torch.stack([torch.randint(0, 50, (B,), generator=g) for g in gens])  # (K, B)
+        y = torch.stack([torch.randint(0, 5, (B,), generator=g) for g in gens])  # (K, B)
+        return x, t, y, x.flip(-1) * 3.0
+    return draw
+
+
+def test_calling_an_ensemble_is_calling_each_member():
+    members = _members()
+    ens = Ensemble(members)
+    x, t, y, _ = _batches(0)()
+    out = ens(x, t, y)  # (K, B, DIM)
+    expected = torch.stack([m(x[i], t[i], y[i]) for i, m in enumerate(members)])
+    assert out.shape == (K, B, DIM)
+    torch.testing.assert_close(out, expected)
+    # another method than forward, with an argument that is not a tensor: every member
+    # gets it as it is
+    class Scaled(nn.Linear):
+        def scaled(self, x, factor):
+            return self(x) * factor
+
+    lin = [Scaled(DIM, 2) for _ in range(K)]
+    got = Ensemble(lin).call("scaled", x, 2.5)
+    torch.testing.assert_close(got, torch.stack([m(x[i]) * 2.5 for i, m in enumerate(lin)]))
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.05])
+def test_training_an_ensemble_matches_training_each_member_alone(clip):
+    """Same init, same data, same steps: the members end where separate runs end. With a
+    clip that binds (0.05, far below the gradient norms), a global clip over all members
+    would couple them and fail this."""
+    steps = 12
+    config = TrainConfig(steps=steps, lr=3e-3, warmup_steps=2, grad_clip=clip)
+    alone = _members()
+    draw = _batches(7)
+    data = [draw() for _ in range(steps)]
+    for i, m in enumerate(alone):
+        def loss_one(model, step, i=i):
+            x, t, y, target = data[step]
+            return (model(x[i], t[i], y[i]) - target[i]).square().mean()
+        train(m, loss_one, config)
+
+    together = _members()
+    ens = Ensemble(together)
+
+    def loss_all(e, step):
+        x, t, y, target = data[step]
+        return (e(x, t, y) - target).square().mean(dim=(1, 2)).sum()  # (K,) summed
+
+    hist = train_ensemble(ens, loss_all, config)
+    assert len(hist.train_loss) == steps
+    ens.unstack_into(together)
+    for a, b in zip(alone, together, strict=True):
+        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+            torch.testing.assert_close(pb, pa, atol=2e-5, rtol=1e-4, msg=name)
+    moved = [(m.inp.weight - f.inp.weight).abs().max() for m, f in zip(together, _members(),
+                                                                        strict=True)]
+    assert min(moved) > 1e-3  # they trained
+
+
+def test_clipping_is_per_member():
+    ens = Ensemble([nn.Linear(4, 2) for _ in range(2)])
+    for p in ens.stacked:
+        p.grad = torch.ones_like(p)
+        p.grad[1] *= 1e-3  # member 1's gradient is tiny, member 0's is not
+    norms = ens.clip_grad_norm_(1.0)
+    assert norms[0] == pytest.approx(10**0.5) and norms[1] == pytest.approx(1e-3 * 10**0.5)
+    after = torch.cat([p.grad.reshape(2, -1) for p in ens.stacked], 1).norm(dim=1)
+    assert after[0] == pytest.approx(1.0, rel=1e-5)  # clipped to the limit
+    assert after[1] == pytest.approx(1e-3 * 10**0.5, rel=1e-5)  # untouched
+
+
+def test_unstack_round_trip_and_member_state():
+    members = [nn.Linear(3, 2) for _ in range(K)]
+    ens = Ensemble(members)
+    assert ens.size == K and len(list(ens.parameters())) == 2  # stacked, template hidden
+    with torch.no_grad():
+        for p in ens.stacked:
+            p.add_(1.0)
+    fresh = [nn.Linear(3, 2) for _ in range(K)]
+    ens.unstack_into(fresh)
+    for m, f in zip(members, fresh, strict=True):
+        torch.testing.assert_close(f.weight, m.weight + 1.0)
+    with pytest.raises(IndexError):
+        ens.member_state(K)
+    with pytest.raises(ValueError, match="2 module"):
+        ens.unstack_into(fresh[:2])
+
+
+def test_bad_ensembles_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="at least one"):
+        Ensemble([])
+    with pytest.raises(ValueError, match=r"member\(s\) \[1\] differ"):
+        Ensemble([nn.Linear(3, 2), nn.Linear(3, 4)])
+    ens = Ensemble([nn.Linear(3, 2) for _ in range(2)])
+    with pytest.raises(ValueError, match="weight decay"):
+        train_ensemble(ens, lambda e, s: e(torch.ones(2, 1, 3)).sum(),
+                       TrainConfig(steps=1, weight_decay=0.1))
+
+
+def test_a_loss_that_leaves_a_parameter_without_gradient_is_named():
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 1), nn.Linear(3, 1)
+
+        def forward(self, x):
+            return self.a(x)  # b never gets a gradient
+
+    ens = Ensemble([TwoHeads() for _ in range(2)])
+    with pytest.raises(ValueError, match=r"no gradient to b\.weight, b\.bias"):
+        train_ensemble(ens, lambda e, s: e(torch.ones(2, 4, 3)).sum(), TrainConfig(steps=3))

@@ -140,3 +140,31 @@ def test_a_loss_that_leaves_a_parameter_without_gradient_is_named():
     ens = Ensemble([TwoHeads() for _ in range(2)])
     with pytest.raises(ValueError, match=r"no gradient to b\.weight, b\.bias"):
         train_ensemble(ens, lambda e, s: e(torch.ones(2, 4, 3)).sum(), TrainConfig(steps=3))
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_a_diffusion_ensemble_loss_is_each_models_own_loss(labels):
+    """Each member draws its timesteps, noise and label dropout from its own generator in
+    Diffusion.loss's order, so the batched loss is each model's loss alone."""
+    from genai_report.models.diffusion import Diffusion, DiffusionConfig, ensemble_loss
+
+    n_classes = 10 if labels else 0
+    models = []
+    for s in range(K):
+        torch.manual_seed(s)
+        m = Diffusion(DiffusionConfig(data_shape=(1, 4, 4), timesteps=30, hidden=16, depth=1,
+                                      n_classes=n_classes))
+        nn.init.normal_(m.denoiser.out[-1].weight, std=0.3)
+        models.append(m)
+    x0 = torch.randn(K, B, 1, 4, 4)
+    y = torch.randint(0, 10, (K, B)) if labels else None
+    ens = Ensemble([m.denoiser for m in models])
+    got = ensemble_loss(ens, models[0], x0, [torch.Generator().manual_seed(i) for i in range(K)],
+                        y, p_uncond=0.5)
+    alone = torch.stack([
+        m.loss(x0[i], None if y is None else y[i], generator=torch.Generator().manual_seed(i),
+               p_uncond=0.5) for i, m in enumerate(models)])
+    assert got.shape == (K,)
+    torch.testing.assert_close(got, alone)
+    with pytest.raises(ValueError, match="2 generator"):
+        ensemble_loss(ens, models[0], x0, [torch.Generator()] * 2, y)

@@ -176,7 +176,7 @@ def skewed_diffusion(ctx, p: SkewedFit):
     import torch
 
     from genai_report.data import digits
-    from genai_report.models.diffusion import Diffusion, DiffusionConfig
+    from genai_report.models.diffusion import Diffusion, DiffusionConfig, ensemble_loss
     from genai_report.training.ensemble import Ensemble, train_ensemble
     from genai_report.training.loop import TrainConfig
 
@@ -196,24 +196,16 @@ def skewed_diffusion(ctx, p: SkewedFit):
                                               hidden=p.hidden, depth=p.depth, n_classes=10,
                                               clip=1.0)).to(ctx.device)
             members.append((kind, weights, gen, model))
-    schedule, null = members[0][3].schedule, members[0][3].null_label
     ensemble = Ensemble([m.denoiser for *_, m in members]).to(ctx.device)
+    gens = [gen for _kind, _w, gen, _model in members]
     recorded = []  # (K,) losses at the steps train() records
 
     def loss_fn(ens, step):
-        # Each member's batch and noise from its own generator, in Diffusion.loss's order.
-        idx, t, noise, drop = [], [], [], []
-        for _kind, weights, gen, _model in members:
-            idx.append(torch.multinomial(weights, p.batch, replacement=True, generator=gen))
-            t.append(torch.randint(0, p.timesteps, (p.batch,), generator=gen))
-            noise.append(torch.randn((p.batch, 1, 8, 8), generator=gen))
-            drop.append(torch.rand(p.batch, generator=gen) < p.p_uncond)
-        idx = torch.stack(idx)  # (K, B)
-        y = torch.where(torch.stack(drop), null, d.y_train[idx]).to(ctx.device)  # (K, B)
-        x0 = d.x_train[idx].to(ctx.device)  # (K, B, 1, 8, 8)
-        t, noise = torch.stack(t).to(ctx.device), torch.stack(noise).to(ctx.device)
-        xt = schedule.add_noise(x0.flatten(0, 1), noise.flatten(0, 1), t.flatten()).view_as(x0)
-        per_member = (ens(xt, t, y) - noise).square().mean(dim=(1, 2, 3, 4))  # (K,)
+        # each member's batch, then its noise (ensemble_loss), from its own generator
+        idx = torch.stack([torch.multinomial(weights, p.batch, replacement=True, generator=gen)
+                           for _kind, weights, gen, _model in members])  # (K, B)
+        x0, y = d.x_train[idx].to(ctx.device), d.y_train[idx].to(ctx.device)  # (K, B, ...)
+        per_member = ensemble_loss(ens, members[0][3], x0, gens, y, p_uncond=p.p_uncond)
         if step % 10 == 0 or step == p.steps - 1:
             recorded.append(per_member.detach())
         return per_member.sum()

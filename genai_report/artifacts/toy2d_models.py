@@ -274,34 +274,54 @@ class Diffusion2DFit:
     seed=23,
 )
 def toy2d_diffusion(ctx, p: Diffusion2DFit):
-    """Train a small DDPM on each 2-D data set; keep its reverse trajectory for the figures."""
+    """Train a small DDPM on each 2-D data set; keep its reverse trajectory for the figures.
+
+    The models share one architecture, so they train at once as one
+    :class:`~genai_report.training.ensemble.Ensemble`; each keeps its own initialisation,
+    batches and noise, drawn from its own generator as if it trained alone. Each model's
+    ``train_time_s`` is its share of that training.
+    """
     import torch
 
-    from genai_report.models.diffusion import Diffusion, DiffusionConfig
-    from genai_report.training.loop import TrainConfig, train
+    from genai_report.models.diffusion import Diffusion, DiffusionConfig, ensemble_loss
+    from genai_report.training.ensemble import Ensemble, train_ensemble
+    from genai_report.training.loop import TrainConfig
 
-    blobs, out = {}, {}
+    splits, gens, models = [], [], []
     for i, name in enumerate(p.datasets):
-        tr, te, floor = _splits(name, p.n, ctx, 10 * i)
-        x = tr.to(ctx.device)
-        gen = ctx.generator(10 * i + 1)
-        model = Diffusion(DiffusionConfig(data_shape=(2,), timesteps=p.timesteps, hidden=p.hidden,
-                                          depth=p.depth)).to(ctx.device)
+        splits.append(_splits(name, p.n, ctx, 10 * i))
+        gens.append(ctx.generator(10 * i + 1))
+        models.append(Diffusion(DiffusionConfig(data_shape=(2,), timesteps=p.timesteps,
+                                                hidden=p.hidden, depth=p.depth)).to(ctx.device))
+    x = torch.stack([tr for tr, _te, _floor in splits]).to(ctx.device)  # (K, n, 2)
+    members = torch.arange(len(models), device=ctx.device)[:, None]  # (K, 1)
+    ensemble = Ensemble([m.denoiser for m in models]).to(ctx.device)
+    recorded = []  # (K,) losses at the steps train() records
 
-        def loss_fn(m, step, x=x, gen=gen):
-            return m.loss(x[torch.randint(0, len(x), (p.batch,), generator=gen).to(ctx.device)],
-                          generator=gen)
+    def loss_fn(ens, step):
+        idx = torch.stack([torch.randint(0, p.n, (p.batch,), generator=g)
+                           for g in gens]).to(ctx.device)  # (K, B)
+        per_member = ensemble_loss(ens, models[0], x[members, idx], gens)  # (K,)
+        if step % 10 == 0 or step == p.steps - 1:
+            recorded.append(per_member.detach())
+        return per_member.sum()
 
-        hist = train(model, loss_fn, TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.steps // 20),
-                     progress=ctx.progress, record_every=10)
+    hist = train_ensemble(ensemble, loss_fn,
+                          TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.steps // 20),
+                          progress=ctx.progress, record_every=10)
+    ensemble.unstack_into([m.denoiser for m in models])
+    first, last = recorded[0].tolist(), torch.stack(recorded[-10:]).mean(0).tolist()
+    blobs, out = {}, {}
+    for i, (name, model, (tr, te, floor)) in enumerate(zip(p.datasets, models, splits,
+                                                           strict=True)):
+        model.eval()
         samples, traj = model.sample(p.n, generator=ctx.generator(10 * i + 2),
                                      trajectory_every=max(1, p.timesteps // 5))
         samples = samples.cpu()
         blobs[name] = {"diffusion": model.checkpoint(), "train": tr, "samples": samples,
                        "trajectory": traj}
-        out[name] = {**_score(samples, te, floor, name), "first_loss": hist.train_loss[0],
-                     "last_loss": sum(hist.train_loss[-10:]) / len(hist.train_loss[-10:]),
-                     "train_time_s": hist.wall_time_s}
+        out[name] = {**_score(samples, te, floor, name), "first_loss": first[i],
+                     "last_loss": last[i], "train_time_s": hist.wall_time_s / len(models)}
     torch.save(blobs, ctx.output("diffusions.pt"))
     write_json(ctx, "eval.json", out)
     return out

@@ -317,3 +317,38 @@ class EMA:
         for ps, p in zip(self.shadow.parameters(), model.parameters(), strict=True):
             ps.lerp_(p, 1 - d)
         self.updates += 1
+
+
+def ensemble_loss(ensemble: nn.Module, model: Diffusion, x0: torch.Tensor,
+                  generators: list[torch.Generator], y: torch.Tensor | None = None, *,
+                  p_uncond: float = 0.1) -> torch.Tensor:
+    """:meth:`Diffusion.loss` of every member of an ensemble of denoisers, ``(K,)``.
+
+    ``ensemble`` is a :class:`~genai_report.training.ensemble.Ensemble` of ``K`` models'
+    denoisers; ``model`` is any one of those models (for its noise schedule and null
+    label). Member ``k`` draws its timesteps, noise and label dropout from
+    ``generators[k]`` in the order ``Diffusion.loss`` does, so its loss is the one it
+    would have trained with alone.
+
+    Args:
+        x0: each member's clean batch ``(K, B, *data_shape)``.
+        generators: ``K`` CPU generators.
+        y: labels ``(K, B)`` or ``None``.
+        p_uncond: label dropout probability.
+    """
+    k, b, dev = x0.shape[0], x0.shape[1], x0.device
+    if len(generators) != k:
+        raise ValueError(f"{len(generators)} generator(s) for an ensemble of {k}.")
+    t, noise, drop = [], [], []
+    for gen in generators:
+        t.append(torch.randint(0, model.config.timesteps, (b,), generator=gen))
+        noise.append(torch.randn(x0.shape[1:], generator=gen))
+        if y is not None and model.config.n_classes:
+            drop.append(torch.rand(b, generator=gen) < p_uncond)
+    t, noise = torch.stack(t).to(dev), torch.stack(noise).to(dev)  # (K, B), like x0
+    if model.config.n_classes:
+        y = (torch.full((k, b), model.null_label, dtype=torch.long) if y is None else
+             torch.where(torch.stack(drop).to(y.device), model.null_label, y)).to(dev)
+    xt = model.schedule.add_noise(x0.flatten(0, 1), noise.flatten(0, 1), t.flatten())
+    args = (xt.view_as(x0), t) if y is None else (xt.view_as(x0), t, y)
+    return (ensemble(*args) - noise).square().flatten(1).mean(-1)  # (K,)

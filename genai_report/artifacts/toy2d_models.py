@@ -253,7 +253,11 @@ def toy2d_ebm(ctx, p: EBMFit):
 # --------------------------------------------------------------------------- 2-D diffusion
 @dataclass(frozen=True)
 class Diffusion2DFit:
-    """Parameters of the 2-D diffusion fits (one per data set)."""
+    """Parameters of the 2-D diffusion fits (one per data set).
+
+    ``n`` points are drawn for training and as many for testing; ``samples`` are generated
+    by the reverse process (a dry run cuts them: ``timesteps`` passes over them).
+    """
 
     datasets: tuple[str, ...] = ("ring", "swiss-roll")
     steps: int = 2000
@@ -263,15 +267,23 @@ class Diffusion2DFit:
     timesteps: int = 100
     lr: float = 2e-3
     n: int = 2000
+    samples: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.samples < 1:
+            raise ValueError(f"n and samples must be >= 1, got {self.n} and {self.samples}.")
 
 
 @artifact(
     "toy2d-diffusion",
-    params={"smoke": Diffusion2DFit(steps=20, hidden=16, depth=1, timesteps=20, n=200),
+    params={"smoke": Diffusion2DFit(steps=20, hidden=16, depth=1, timesteps=20, n=200,
+                                    samples=200),
             "quick": Diffusion2DFit(),
-            "full": Diffusion2DFit(steps=20000, hidden=256, depth=3, timesteps=1000, n=20000)},
+            "full": Diffusion2DFit(steps=20000, hidden=256, depth=3, timesteps=1000, n=20000,
+                                   samples=20000)},
     outputs=("diffusions.pt", "eval.json"),
     seed=23,
+    dry_run={"samples": 2000},
 )
 def toy2d_diffusion(ctx, p: Diffusion2DFit):
     """Train a small DDPM on each 2-D data set; keep its reverse trajectory for the figures.
@@ -315,7 +327,7 @@ def toy2d_diffusion(ctx, p: Diffusion2DFit):
     for i, (name, model, (tr, te, floor)) in enumerate(zip(p.datasets, models, splits,
                                                            strict=True)):
         model.eval()
-        samples, traj = model.sample(p.n, generator=ctx.generator(10 * i + 2),
+        samples, traj = model.sample(p.samples, generator=ctx.generator(10 * i + 2),
                                      trajectory_every=max(1, p.timesteps // 5))
         samples = samples.cpu()
         blobs[name] = {"diffusion": model.checkpoint(), "train": tr, "samples": samples,

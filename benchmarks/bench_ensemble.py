@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import torch
 
@@ -95,11 +96,11 @@ def main() -> int:
         models = _models(k, args)
         opts = [torch.optim.AdamW(m.parameters(), lr=1e-3, foreach=True) for m in models]
         gens = [torch.Generator().manual_seed(i) for i in range(k)]
-        apart = _measure(lambda: _round_apart(models, opts, x, y, gens), args.rounds)
+        apart = _measure(partial(_round_apart, models, opts, x, y, gens), args.rounds)
         ens = Ensemble([m.denoiser for m in _models(k, args)])
         opt = torch.optim.AdamW(ens.parameters(), lr=1e-3, foreach=True)
         xk, yk = x.expand(k, *x.shape), y.expand(k, *y.shape)
-        together = _measure(lambda: _round_ensemble(ens, models[0], opt, xk, yk, gens),
+        together = _measure(partial(_round_ensemble, ens, models[0], opt, xk, yk, gens),
                             args.rounds)
         for way, (sec, ops, flops) in (("apart", apart), ("ensemble", together)):
             pred = ops * gpu.op_overhead_us * 1e-6 + flops / sustained

@@ -13,11 +13,11 @@ The members stay independent:
 * each member's output depends only on its own parameters and its own slice of the
   inputs, so the summed loss gives each member exactly its own gradient;
 * Adam and AdamW update every number on its own, so one optimiser over the stacked
-  parameters makes each member's update (decoupled weight decay would not: the rank rule
-  of :func:`~genai_report.training.loop.make_optimizer` sees a stacked bias as a matrix,
-  so :func:`train_ensemble` refuses it);
+  parameters makes each member's update;
 * gradient clipping, which would couple them through one global norm, is done per member
-  (:meth:`Ensemble.clip_grad_norm_`).
+  (:meth:`Ensemble.clip_grad_norm_`), and so is weight decay, whose rank rule
+  (:func:`~genai_report.training.loop.make_optimizer`) would take a stacked bias for a
+  matrix (:func:`train_ensemble`).
 
 Only the order of floating-point additions in the batched kernels differs from training
 the members one by one, so the same seeds give runs that agree in distribution, not to the
@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from genai_report.training.loop import TrainConfig, TrainHistory, train
+from genai_report.training.loop import TrainConfig, TrainHistory, lr_at, train
 
 
 class _Method(nn.Module):
@@ -162,42 +162,53 @@ def train_ensemble(ensemble: Ensemble, loss_fn: Callable[[Ensemble, int], torch.
     """:func:`~genai_report.training.loop.train` for an :class:`Ensemble`.
 
     ``loss_fn`` returns the *sum* of the members' losses (so each member gets its own
-    gradient; the history's losses are that sum). ``config.grad_clip`` clips each
-    member's gradient on its own, as the backward pass finishes (when the last stacked
-    parameter's gradient has accumulated), so the clipping is part of the step like
-    ``train``'s own. Other keyword arguments go to ``train``.
+    gradient; the history's losses are that sum). Other keyword arguments go to ``train``.
+
+    Two settings would couple the members or miss their rule if ``train`` applied them to
+    the stacked parameters, so they are applied here, per member, as the backward pass
+    finishes (when the last stacked parameter's gradient has accumulated), before the
+    optimiser steps:
+
+    * ``grad_clip`` clips each member's gradient norm on its own;
+    * ``weight_decay`` decays the parameters of rank >= 2 *in a member* (a stacked bias
+      has rank 2 but is a bias), as AdamW would: ``p *= 1 - lr * weight_decay`` at the
+      step's learning rate, before the Adam update.
 
     Raises:
-        ValueError: for ``weight_decay > 0``, which ``make_optimizer``'s rule would apply to
-            stacked biases and norms as well; and when a backward pass left some stacked
-            parameter without a gradient (a member's parameter the loss does not use), which
-            per-member clipping cannot handle.
+        ValueError: when a backward pass left some stacked parameter without a gradient (a
+            member's parameter the loss does not use), which these need.
     """
-    if config.weight_decay > 0:
-        raise ValueError("train_ensemble cannot apply weight decay (a stacked bias looks "
-                         "like a matrix to make_optimizer); train with weight_decay=0.")
-    if config.grad_clip <= 0:
+    clip, decay = config.grad_clip, config.weight_decay
+    if clip <= 0 and decay <= 0:
         return train(ensemble, loss_fn, config, **kwargs)
+    decayed = [p for p in ensemble.stacked if p.dim() - 1 >= 2]  # (K, *member shape) each
     accumulated = [0]  # stacked parameters whose gradient this backward pass has completed
+    current = [0]  # the step in progress
 
     def on_grad(_param: torch.Tensor) -> None:
         accumulated[0] += 1
-        if accumulated[0] == len(ensemble.stacked):
-            accumulated[0] = 0
-            ensemble.clip_grad_norm_(config.grad_clip)
+        if accumulated[0] < len(ensemble.stacked):
+            return
+        accumulated[0] = 0
+        if clip > 0:
+            ensemble.clip_grad_norm_(clip)
+        if decay > 0 and decayed:
+            with torch.no_grad():
+                torch._foreach_mul_(decayed, 1.0 - lr_at(current[0], config) * decay)
 
     def checked_loss(ens: Ensemble, step: int) -> torch.Tensor:
         if accumulated[0]:
             unused = [n for n, p in zip(ens.names, ens.stacked, strict=True) if p.grad is None]
             raise ValueError(f"Step {step - 1}'s loss gave no gradient to {', '.join(unused)}; "
-                             "per-member clipping needs every parameter in the loss (or "
-                             "train with grad_clip=0).")
+                             "per-member clipping and weight decay need every parameter in "
+                             "the loss (or train with grad_clip=0 and weight_decay=0).")
+        current[0] = step
         return loss_fn(ens, step)
 
     handles = [p.register_post_accumulate_grad_hook(on_grad) for p in ensemble.stacked]
     try:
-        return train(ensemble, checked_loss, dataclasses.replace(config, grad_clip=0.0),
-                     **kwargs)
+        return train(ensemble, checked_loss,
+                     dataclasses.replace(config, grad_clip=0.0, weight_decay=0.0), **kwargs)
     finally:
         for handle in handles:
             handle.remove()

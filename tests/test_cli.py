@@ -357,6 +357,34 @@ def test_a_notebook_kernel_runs_without_the_unencrypted_channel_warning(tmp_path
     assert "without encryption" not in captured.out + captured.err
 
 
+def test_a_dry_run_cuts_a_notebooks_step_counts_and_nothing_else(tmp_path, monkeypatch):
+    """The step meter cannot see into a notebook's kernel, so the node hands it a cap."""
+    nbformat = pytest.importorskip("nbformat")
+    from genai_report.notebooks import MAX_STEPS_ENV, cap_steps, execute_notebook
+
+    settings = {"steps": 5000, "sft_steps": 3, "batch": 32, "n_eval": 300}
+    monkeypatch.delenv(MAX_STEPS_ENV, raising=False)
+    assert cap_steps(settings) == settings  # by hand, or any real run: unchanged
+    monkeypatch.setenv(MAX_STEPS_ENV, "6")
+    assert cap_steps(settings) == {"steps": 6, "sft_steps": 3, "batch": 32, "n_eval": 300}
+    monkeypatch.delenv(MAX_STEPS_ENV)
+    source = tmp_path / "t.ipynb"
+    cell = ("from genai_report.notebooks import cap_steps\n"
+            "print(cap_steps({'steps': 5000, 'batch': 32}))")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), source)
+    for cap, expected in ((6, "{'steps': 6, 'batch': 32}\n"), (0, "{'steps': 5000, 'batch': 32}\n")):
+        execute_notebook(source, tmp_path / "out.ipynb", profile="smoke", device="cpu",
+                         max_steps=cap)
+        out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+        assert out.cells[0].outputs[0]["text"] == expected
+    from genai_report.pipeline.dryrun import dry_params
+    from genai_report.pipeline.registry import load_registry
+
+    node = load_registry().get("tutorial-tiny-gpt")
+    cut = dry_params(node.params_for("full"), node.dry_run)
+    assert cut.params.max_steps == 6 and node.params_for("full").max_steps == 0
+
+
 # -- the README's code passes `make lint` --------------------------------------------------------
 def readme_python_blocks() -> list[str]:
     """Every fenced ``python`` block of README.md, dedented (list items indent them)."""

@@ -15,17 +15,27 @@ from genai_report.pipeline import artifact
 
 @dataclass(frozen=True)
 class Notebook:
-    """Execution settings: seconds allowed per cell."""
+    """Execution settings.
+
+    Attributes:
+        cell_timeout: seconds allowed per cell.
+        max_steps: above 0, every optimisation loop of the notebook is cut to this many
+            steps (:func:`~genai_report.notebooks.cap_steps`); a dry run sets it, since its
+            step meter cannot see into the notebook's kernel.
+    """
 
     cell_timeout: int = 900
+    max_steps: int = 0
 
 
 _PARAMS = {"smoke": Notebook(120), "quick": Notebook(), "full": Notebook(3600)}
+_DRY_RUN = {"max_steps": 6}
 
 
 @artifact(
     "tutorial-diffusion",
     params=_PARAMS,
+    dry_run=_DRY_RUN,
     outputs=("diffusion-from-scratch.ipynb",),
     data=("tutorials/diffusion-from-scratch.ipynb",),
 )
@@ -37,13 +47,14 @@ def diffusion_tutorial(ctx, p: Notebook):
     name = "diffusion-from-scratch.ipynb"
     cells = execute_notebook(ctx.root / "tutorials" / name, ctx.output(name),
                              profile=ctx.profile, device=ctx.device_kind,
-                             timeout=p.cell_timeout)
+                             timeout=p.cell_timeout, max_steps=p.max_steps)
     return {"code_cells": cells}
 
 
 @artifact(
     "tutorial-tiny-gpt",
     params=_PARAMS,
+    dry_run=_DRY_RUN,
     outputs=("tiny-gpt.ipynb",),
     data=("tutorials/tiny-gpt.ipynb", "genai_report/corpora/english.txt"),
 )
@@ -57,7 +68,7 @@ def tiny_gpt_tutorial(ctx, p: Notebook):
     name = "tiny-gpt.ipynb"
     cells = execute_notebook(ctx.root / "tutorials" / name, ctx.output(name),
                              profile=ctx.profile, device=ctx.device_kind,
-                             timeout=p.cell_timeout)
+                             timeout=p.cell_timeout, max_steps=p.max_steps)
     return {"code_cells": cells}
 
 
@@ -65,6 +76,7 @@ def tiny_gpt_tutorial(ctx, p: Notebook):
     "tutorial-assistant",
     deps=("gpt-char",),
     params=_PARAMS,
+    dry_run=_DRY_RUN,
     outputs=("assistant.ipynb",),
     data=("tutorials/assistant.ipynb",),
 )
@@ -80,5 +92,5 @@ def assistant_tutorial(ctx, p: Notebook):
     with _environ(GENAI_REPORT_BASE_MODEL=str(ctx.input("gpt-char", "model.pt"))):
         cells = execute_notebook(ctx.root / "tutorials" / name, ctx.output(name),
                                  profile=ctx.profile, device=ctx.device_kind,
-                                 timeout=p.cell_timeout)
+                                 timeout=p.cell_timeout, max_steps=p.max_steps)
     return {"code_cells": cells}

@@ -166,3 +166,30 @@ def test_a_diffusion_ensemble_loss_is_each_models_own_loss(labels):
     torch.testing.assert_close(got, alone)
     with pytest.raises(ValueError, match="2 generator"):
         ensemble_loss(ens, models[0], x0, [torch.Generator()] * 2, y)
+
+
+def test_tied_weights_stay_tied_in_the_ensemble_and_in_its_members():
+    """A GPT's output layer is its token embedding: stacked once, used twice, written back
+    into both names."""
+    from genai_report.models.gpt import GPT, GPTConfig
+
+    config = GPTConfig(vocab_size=12, block_size=8, n_layer=1, n_head=2, n_embd=16)
+    members = []
+    for s in range(2):
+        torch.manual_seed(s)
+        members.append(GPT(config))
+    ens = Ensemble(members)
+    assert ens.aliases == {"lm_head.weight": "wte.weight"}
+    x, y = torch.randint(0, 12, (2, 3, 8)), torch.randint(0, 12, (2, 3, 8))
+    logits, loss = ens(x, y)  # (K, B, T, V), (K,)
+    for i, m in enumerate(members):
+        ref_logits, ref_loss = m(x[i], y[i])
+        torch.testing.assert_close(logits[i], ref_logits)
+        torch.testing.assert_close(loss[i], ref_loss)
+    with torch.no_grad():
+        ens.stacked[ens.names.index("wte.weight")].add_(1.0)
+    fresh = [GPT(config) for _ in range(2)]
+    ens.unstack_into(fresh)
+    for m, f in zip(members, fresh, strict=True):
+        assert f.lm_head.weight is f.wte.weight
+        torch.testing.assert_close(f.wte.weight, m.wte.weight + 1.0)

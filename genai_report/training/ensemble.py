@@ -78,6 +78,13 @@ class Ensemble(nn.Module):
                              f"differ from member 0 ({type(members[0]).__name__}).")
         params, buffers = torch.func.stack_module_state(members)
         self.names = list(params)
+        # Tied weights (a GPT's output layer is its token embedding) are stacked once, under
+        # the first name; the others are aliases that a member's state_dict still lists.
+        first: dict[int, str] = {}
+        self.aliases: dict[str, str] = {}
+        for name, tensor in members[0].named_parameters(remove_duplicate=False):
+            if first.setdefault(id(tensor), name) != name:
+                self.aliases[name] = first[id(tensor)]
         # (K, *shape) each; a list, since parameter names hold dots that a dict refuses
         self.stacked = nn.ParameterList(nn.Parameter(params[n]) for n in self.names)
         self.buffer_names = list(buffers)
@@ -102,6 +109,8 @@ class Ensemble(nn.Module):
         state = {prefix + n: p for n, p in zip(self.names, self.stacked, strict=True)}
         state.update({prefix + n: getattr(self, f"buffer_{i}")
                       for i, n in enumerate(self.buffer_names)})
+        state.update({prefix + alias: state[prefix + name]
+                      for alias, name in self.aliases.items()})
         return state
 
     def call(self, method: str, *args: Any) -> Any:
@@ -147,7 +156,10 @@ class Ensemble(nn.Module):
         """Member ``k``'s ``state_dict`` (copies, off the ensemble's tensors)."""
         if not 0 <= k < self.size:
             raise IndexError(f"member {k} of an ensemble of {self.size}")
-        return {n: t[k].detach().clone() for n, t in self._state().items()}
+        state = {n: t[k].detach().clone() for n, t in self._state().items()
+                 if n not in self.aliases}
+        state.update({alias: state[name] for alias, name in self.aliases.items()})
+        return state
 
     def unstack_into(self, members: Sequence[nn.Module]) -> None:
         """Write each member's trained parameters and buffers into ``members[k]``."""

@@ -795,6 +795,11 @@ def estimate_table(data: dict[str, Any], shown_over_s: float = 5.0) -> str:
            if data.get("registered", 0) > len(nodes) else " node(s)")
         + (f"; {len(failed)} failed: {', '.join(f'`{n}`' for n in failed)}." if failed
            else "."))
+    cut = [(n, e["not_extrapolated"]) for n, e in nodes if e.get("not_extrapolated")]
+    if cut:
+        summary += (f" {len(cut)} node(s) ran part of their work at a smaller size that the "
+                    "estimate does not scale back up (their `dry_run` overrides, dry/full): "
+                    + "; ".join(f"`{n}` ({', '.join(what)})" for n, what in cut) + ".")
     return "\n".join(["", summary, "", *rows, ""])
 
 

@@ -66,21 +66,31 @@ def test_training_an_ensemble_matches_training_each_member_alone(clip, decay):
     alone = _members()
     draw = _batches(7)
     data = [draw() for _ in range(steps)]
+    histories = []
     for i, m in enumerate(alone):
         def loss_one(model, step, i=i):
             x, t, y, target = data[step]
             return (model(x[i], t[i], y[i]) - target[i]).square().mean()
-        train(m, loss_one, config)
+        histories.append(train(m, loss_one, config, record_every=5))
 
     together = _members()
     ens = Ensemble(together)
 
     def loss_all(e, step):
         x, t, y, target = data[step]
-        return (e(x, t, y) - target).square().mean(dim=(1, 2)).sum()  # (K,) summed
+        return (e(x, t, y) - target).square().mean(dim=(1, 2))  # (K,)
 
-    hist = train_ensemble(ens, loss_all, config)
-    assert len(hist.train_loss) == steps
+    hist = train_ensemble(ens, loss_all, config, record_every=5)
+    assert hist.steps == [0, 5, 10, 11] == histories[0].steps
+    # each member's recorded losses are its own run's; the history's losses their sum
+    expected = [[h.train_loss[r] for h in histories] for r in range(len(hist.steps))]
+    torch.testing.assert_close(torch.tensor(hist.member_loss), torch.tensor(expected),
+                               atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(torch.tensor(hist.train_loss), torch.tensor(expected).sum(1),
+                               atol=5e-5, rtol=1e-4)
+    assert hist.first_loss() == hist.member_loss[0]
+    torch.testing.assert_close(torch.tensor(hist.last_loss(2)),
+                               torch.tensor(hist.member_loss[-2:]).mean(0))
     ens.unstack_into(together)
     for a, b in zip(alone, together, strict=True):
         for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
@@ -137,6 +147,9 @@ def test_a_loss_that_leaves_a_parameter_without_gradient_is_named():
 
     ens = Ensemble([TwoHeads() for _ in range(2)])
     with pytest.raises(ValueError, match=r"no gradient to b\.weight, b\.bias"):
+        train_ensemble(ens, lambda e, s: e(torch.ones(2, 4, 3)).sum(dim=(1, 2)),
+                       TrainConfig(steps=3))
+    with pytest.raises(ValueError, match=r"one loss per member, shape \(2,\); got \(\)"):
         train_ensemble(ens, lambda e, s: e(torch.ones(2, 4, 3)).sum(), TrainConfig(steps=3))
 
 

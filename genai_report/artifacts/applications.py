@@ -198,25 +198,20 @@ def skewed_diffusion(ctx, p: SkewedFit):
             members.append((kind, weights, gen, model))
     ensemble = Ensemble([m.denoiser for *_, m in members]).to(ctx.device)
     gens = [gen for _kind, _w, gen, _model in members]
-    recorded = []  # (K,) losses at the steps train() records
 
     def loss_fn(ens, step):
         # each member's batch, then its noise (ensemble_loss), from its own generator
         idx = torch.stack([torch.multinomial(weights, p.batch, replacement=True, generator=gen)
                            for _kind, weights, gen, _model in members])  # (K, B)
         x0, y = d.x_train[idx].to(ctx.device), d.y_train[idx].to(ctx.device)  # (K, B, ...)
-        per_member = ensemble_loss(ens, members[0][3], x0, gens, y, p_uncond=p.p_uncond)
-        if step % 10 == 0 or step == p.steps - 1:
-            recorded.append(per_member.detach())
-        return per_member.sum()
+        return ensemble_loss(ens, members[0][3], x0, gens, y, p_uncond=p.p_uncond)  # (K,)
 
     hist = train_ensemble(ensemble, loss_fn,
                           TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.steps // 20),
                           progress=ctx.progress, record_every=10)
     ensemble.unstack_into([m.denoiser for *_, m in members])
-    last = torch.stack(recorded[-10:]).mean(0).tolist()  # (K,)
     models, losses = {k: [] for k in mixes}, {k: [] for k in mixes}
-    for (kind, _w, _g, model), loss in zip(members, last, strict=True):
+    for (kind, _w, _g, model), loss in zip(members, hist.last_loss(), strict=True):
         models[kind].append(model.checkpoint())
         losses[kind].append(loss)
     torch.save({"models": models, "mixes": {k: m.tolist() for k, m in mixes.items()}},

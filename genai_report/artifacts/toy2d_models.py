@@ -153,21 +153,17 @@ def toy2d_flow(ctx, p: FlowFit):
     x = torch.stack([tr for tr, _te, _floor in splits]).to(ctx.device)  # (K, n, 2)
     members = torch.arange(len(flows), device=ctx.device)[:, None]  # (K, 1)
     ensemble = Ensemble(flows).to(ctx.device)
-    recorded = []  # (K,) losses at the steps train() records
 
     def loss_fn(ens, step):
         idx = torch.stack([torch.randint(0, p.n, (p.batch,), generator=g)
                            for g in gens]).to(ctx.device)  # (K, B)
-        per_member = ens.call("loss", x[members, idx])  # (K,)
-        if step % 10 == 0 or step == p.steps - 1:
-            recorded.append(per_member.detach())
-        return per_member.sum()
+        return ens.call("loss", x[members, idx])  # (K,)
 
     hist = train_ensemble(ensemble, loss_fn,
                           TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.steps // 20),
                           progress=ctx.progress, record_every=10)
     ensemble.unstack_into(flows)
-    first, last = recorded[0].tolist(), torch.stack(recorded[-10:]).mean(0).tolist()
+    first, last = hist.first_loss(), hist.last_loss()
     blobs, out = {}, {}
     for i, (name, flow, (tr, te, floor)) in enumerate(zip(p.datasets, flows, splits,
                                                           strict=True)):
@@ -308,21 +304,17 @@ def toy2d_diffusion(ctx, p: Diffusion2DFit):
     x = torch.stack([tr for tr, _te, _floor in splits]).to(ctx.device)  # (K, n, 2)
     members = torch.arange(len(models), device=ctx.device)[:, None]  # (K, 1)
     ensemble = Ensemble([m.denoiser for m in models]).to(ctx.device)
-    recorded = []  # (K,) losses at the steps train() records
 
     def loss_fn(ens, step):
         idx = torch.stack([torch.randint(0, p.n, (p.batch,), generator=g)
                            for g in gens]).to(ctx.device)  # (K, B)
-        per_member = ensemble_loss(ens, models[0], x[members, idx], gens)  # (K,)
-        if step % 10 == 0 or step == p.steps - 1:
-            recorded.append(per_member.detach())
-        return per_member.sum()
+        return ensemble_loss(ens, models[0], x[members, idx], gens)  # (K,)
 
     hist = train_ensemble(ensemble, loss_fn,
                           TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.steps // 20),
                           progress=ctx.progress, record_every=10)
     ensemble.unstack_into([m.denoiser for m in models])
-    first, last = recorded[0].tolist(), torch.stack(recorded[-10:]).mean(0).tolist()
+    first, last = hist.first_loss(), hist.last_loss()
     blobs, out = {}, {}
     for i, (name, model, (tr, te, floor)) in enumerate(zip(p.datasets, models, splits,
                                                            strict=True)):

@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -169,12 +170,35 @@ class Ensemble(nn.Module):
             module.load_state_dict(self.member_state(k))
 
 
+@dataclass
+class EnsembleHistory(TrainHistory):
+    """What an ensemble's training measured: :class:`TrainHistory` (whose losses are the
+    members' sum) and each member's own loss.
+
+    Attributes:
+        member_loss: at each recorded step, every member's loss, ``[records][K]``.
+    """
+
+    member_loss: list[list[float]] = field(default_factory=list)
+
+    def first_loss(self) -> list[float]:
+        """Each member's loss at the first recorded step."""
+        return list(self.member_loss[0])
+
+    def last_loss(self, records: int = 10) -> list[float]:
+        """Each member's loss averaged over the last ``records`` recorded steps."""
+        tail = self.member_loss[-records:]
+        return [sum(col) / len(tail) for col in zip(*tail, strict=True)]
+
+
 def train_ensemble(ensemble: Ensemble, loss_fn: Callable[[Ensemble, int], torch.Tensor],
-                   config: TrainConfig, **kwargs: Any) -> TrainHistory:
+                   config: TrainConfig, *, record_every: int = 1,
+                   **kwargs: Any) -> EnsembleHistory:
     """:func:`~genai_report.training.loop.train` for an :class:`Ensemble`.
 
-    ``loss_fn`` returns the *sum* of the members' losses (so each member gets its own
-    gradient; the history's losses are that sum). Other keyword arguments go to ``train``.
+    ``loss_fn(ensemble, step)`` returns every member's loss, ``(K,)``; their sum is
+    minimised (so each member gets its own gradient), and each member's loss is kept at
+    the steps ``train`` records (``record_every``). Other keyword arguments go to ``train``.
 
     Two settings would couple the members or miss their rule if ``train`` applied them to
     the stacked parameters, so they are applied here, per member, as the backward pass
@@ -187,15 +211,15 @@ def train_ensemble(ensemble: Ensemble, loss_fn: Callable[[Ensemble, int], torch.
       step's learning rate, before the Adam update.
 
     Raises:
-        ValueError: when a backward pass left some stacked parameter without a gradient (a
-            member's parameter the loss does not use), which these need.
+        ValueError: when ``loss_fn`` does not return one loss per member, or a backward
+            pass left some stacked parameter without a gradient (a member's parameter the
+            loss does not use), which per-member clipping and decay need.
     """
     clip, decay = config.grad_clip, config.weight_decay
-    if clip <= 0 and decay <= 0:
-        return train(ensemble, loss_fn, config, **kwargs)
     decayed = [p for p in ensemble.stacked if p.dim() - 1 >= 2]  # (K, *member shape) each
     accumulated = [0]  # stacked parameters whose gradient this backward pass has completed
     current = [0]  # the step in progress
+    recorded: list[torch.Tensor] = []  # (K,) each
 
     def on_grad(_param: torch.Tensor) -> None:
         accumulated[0] += 1
@@ -208,19 +232,30 @@ def train_ensemble(ensemble: Ensemble, loss_fn: Callable[[Ensemble, int], torch.
             with torch.no_grad():
                 torch._foreach_mul_(decayed, 1.0 - lr_at(current[0], config) * decay)
 
-    def checked_loss(ens: Ensemble, step: int) -> torch.Tensor:
+    def summed_loss(ens: Ensemble, step: int) -> torch.Tensor:
         if accumulated[0]:
             unused = [n for n, p in zip(ens.names, ens.stacked, strict=True) if p.grad is None]
             raise ValueError(f"Step {step - 1}'s loss gave no gradient to {', '.join(unused)}; "
                              "per-member clipping and weight decay need every parameter in "
                              "the loss (or train with grad_clip=0 and weight_decay=0).")
         current[0] = step
-        return loss_fn(ens, step)
+        per_member = loss_fn(ens, step)
+        if per_member.shape != (ens.size,):
+            raise ValueError(f"The ensemble's loss_fn must return one loss per member, shape "
+                             f"({ens.size},); got {tuple(per_member.shape)}.")
+        if step % record_every == 0 or step == config.steps - 1:
+            recorded.append(per_member.detach())
+        return per_member.sum()
 
-    handles = [p.register_post_accumulate_grad_hook(on_grad) for p in ensemble.stacked]
+    hooked = clip > 0 or decay > 0
+    handles = ([p.register_post_accumulate_grad_hook(on_grad) for p in ensemble.stacked]
+               if hooked else [])
     try:
-        return train(ensemble, checked_loss,
-                     dataclasses.replace(config, grad_clip=0.0, weight_decay=0.0), **kwargs)
+        hist = train(ensemble, summed_loss,
+                     dataclasses.replace(config, grad_clip=0.0, weight_decay=0.0),
+                     record_every=record_every, **kwargs)
     finally:
         for handle in handles:
             handle.remove()
+    return EnsembleHistory(**{f.name: getattr(hist, f.name) for f in dataclasses.fields(hist)},
+                           member_loss=torch.stack(recorded).tolist() if recorded else [])

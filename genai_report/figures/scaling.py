@@ -53,7 +53,8 @@ RUNS = tuple(run_name(w, d) for w, d in SMALL_SHAPES + LARGE_SHAPES)
 for _w, _d in SMALL_SHAPES + LARGE_SHAPES:
     artifact(run_name(_w, _d), params=_run_params(_w, _d), outputs=("model.pt", "run.json"),
              seed=50, data=(corpus_file,),
-             dry_run={"eval_batches": 2, "n_task_eval": 100})(train_run)
+             # 4 evaluations: a curve past the warm-up keeps the 3 points a law is fitted to
+             dry_run={"eval_batches": 2, "n_task_eval": 100, "evals": 4})(train_run)
 
 artifact(
     "scaling-finetune",

@@ -66,6 +66,7 @@ class Watermark:
                               n_tokens=400, lengths=(10, 25, 50, 100, 200, 400))},
     outputs=("watermark.svg",),
     seed=80,
+    dry_run={"n_keys": 3, "n_human": 8, "n_texts": 4, "sample_keys": 2},
     title="A green-list watermark: calibrated on human text, detected in a few dozen "
     "characters of watermarked text.",
     caption="Left: mean detector z on human-written English and Python text, one line per "
@@ -315,6 +316,7 @@ class BiasPlot:
     params={"smoke": BiasPlot(n=50, per_class=5, ddim_steps=5), "quick": BiasPlot(),
             "full": BiasPlot(n=10000, per_class=500, ddim_steps=100)},
     outputs=("bias.svg",),
+    dry_run={"n": 200, "per_class": 10},
     seed=81,
     title="A skewed training set comes back out: the generated class mix follows the data.",
     caption="Class-conditional diffusion models trained on digits drawn with a geometric class "

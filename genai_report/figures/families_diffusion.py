@@ -80,6 +80,7 @@ class Steps:
             "full": Steps(ddim_steps=(5, 10, 20, 50, 100, 250, 500))},
     outputs=("ddim_steps.svg",),
     data=DIGITS,
+    dry_run={"n": 100, "seeds": 2},
     title="Sampling steps: DDIM's shortcut against the full DDPM chain.",
     caption="Digits FID (left; DDIM: mean and standard deviation over sampling seeds) and "
     "wall-clock sampling time (right) of the same trained model sampled with DDIM at several "
@@ -171,6 +172,7 @@ class Guidance:
             "full": Guidance(n=2000)},
     outputs=("guidance.svg",),
     data=DIGITS,
+    dry_run={"n": 50},
     title='"Draw a 7": classifier-free guidance trades diversity for fidelity.',
     caption="Left: samples asked for a 7 at each guidance scale s (s = 0 ignores the label, "
     "s = 1 is the plain conditional model). Right: the fraction the classifier reads as a 7, "

@@ -232,12 +232,16 @@ def train_ensemble(ensemble: Ensemble, loss_fn: Callable[[Ensemble, int], torch.
             with torch.no_grad():
                 torch._foreach_mul_(decayed, 1.0 - lr_at(current[0], config) * decay)
 
-    def summed_loss(ens: Ensemble, step: int) -> torch.Tensor:
+    def check_all_had_gradients(step: int) -> None:
         if accumulated[0]:
-            unused = [n for n, p in zip(ens.names, ens.stacked, strict=True) if p.grad is None]
-            raise ValueError(f"Step {step - 1}'s loss gave no gradient to {', '.join(unused)}; "
+            unused = [n for n, p in zip(ensemble.names, ensemble.stacked, strict=True)
+                      if p.grad is None]
+            raise ValueError(f"Step {step}'s loss gave no gradient to {', '.join(unused)}; "
                              "per-member clipping and weight decay need every parameter in "
                              "the loss (or train with grad_clip=0 and weight_decay=0).")
+
+    def summed_loss(ens: Ensemble, step: int) -> torch.Tensor:
+        check_all_had_gradients(step - 1)
         current[0] = step
         per_member = loss_fn(ens, step)
         if per_member.shape != (ens.size,):
@@ -254,6 +258,7 @@ def train_ensemble(ensemble: Ensemble, loss_fn: Callable[[Ensemble, int], torch.
         hist = train(ensemble, summed_loss,
                      dataclasses.replace(config, grad_clip=0.0, weight_decay=0.0),
                      record_every=record_every, **kwargs)
+        check_all_had_gradients(config.steps - 1)
     finally:
         for handle in handles:
             handle.remove()

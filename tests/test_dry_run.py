@@ -280,8 +280,8 @@ def test_the_estimate_table_shows_what_the_estimate_file_holds(tiny, tmp_path):
     assert "does not scale back up" not in text
     data["nodes"]["train"]["not_extrapolated"] = ["n_eval: 200/10000"]
     assert ("1 node(s) ran part of their work at a smaller size that the estimate does not "
-            "scale back up (their `dry_run` overrides, dry/full): `train` (n_eval: 200/10000)"
-            in estimate_table(data))
+            "scale back up (their `dry_run` overrides; the estimate file lists each field, dry "
+            "and full): `train`." in estimate_table(data))
 
 
 def test_dry_run_reports_a_failing_node_and_skips_its_dependents(tiny, tmp_path):

@@ -795,11 +795,12 @@ def estimate_table(data: dict[str, Any], shown_over_s: float = 5.0) -> str:
            if data.get("registered", 0) > len(nodes) else " node(s)")
         + (f"; {len(failed)} failed: {', '.join(f'`{n}`' for n in failed)}." if failed
            else "."))
-    cut = [(n, e["not_extrapolated"]) for n, e in nodes if e.get("not_extrapolated")]
+    cut = [n for n, e in nodes if e.get("not_extrapolated")]
     if cut:
         summary += (f" {len(cut)} node(s) ran part of their work at a smaller size that the "
-                    "estimate does not scale back up (their `dry_run` overrides, dry/full): "
-                    + "; ".join(f"`{n}` ({', '.join(what)})" for n, what in cut) + ".")
+                    "estimate does not scale back up (their `dry_run` overrides; the estimate "
+                    "file lists each field, dry and full): "
+                    + ", ".join(f"`{n}`" for n in cut) + ".")
     return "\n".join(["", summary, "", *rows, ""])
 
 

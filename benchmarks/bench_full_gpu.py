@@ -12,7 +12,8 @@ per step, peak GPU memory)::
 
 ``compare``: reads that file and a dry run's estimate (``genai-report figures --profile
 full --dry-run --gpu h200 --estimate-out est.json``) and prints, per node and per
-optimiser loop, the measured and the predicted times, the ratio, and the per-operator
+optimiser loop, the measured and the predicted times, the ratio, the time outside the
+optimiser steps (sampling, evaluation, plotting) measured and predicted, and the per-operator
 overhead that fits the measured steps best (least squares of
 ``s_per_step - flops / sustained = ops * overhead``); that fit is how the GPU classes'
 ``op_overhead_us`` in :mod:`genai_report.pipeline.dryrun` was set::
@@ -101,16 +102,23 @@ def compare(args: argparse.Namespace) -> int:
     sustained = gpu.fp32_tflops * 1e12 * gpu.efficiency
     print(f"measured on {measured['device']} ({measured['jobs']} job(s) at once); "
           f"estimated for {gpu.name} (op overhead {gpu.op_overhead_us} us)")
-    print(f"{'node':34} {'measured s':>10} {'estimated s':>11} {'ratio':>6}")
-    pairs, fit_x, fit_y = [], [], []
+    print(f"{'node':34} {'measured s':>10} {'estimated s':>11} {'ratio':>6} "
+          f"{'rest measured':>13} {'rest est.':>9}")
+    pairs, rests, fit_x, fit_y = [], [], [], []
     for name, node in sorted(measured["nodes"].items(), key=lambda kv: -kv[1]["wall_time_s"]):
         e = est["nodes"].get(name)
         if e is None:
             continue
         m, p = node["wall_time_s"], e["gpu_full_s"]
         pairs.append((m, p))
-        print(f"{name:34} {m:10.1f} {p:11.1f} {p / m if m else float('nan'):6.2f}")
-        for loop in (node.get("usage") or {}).get("loops", []):
+        loops = (node.get("usage") or {}).get("loops", [])
+        # The work outside the optimiser steps: the node's wall time less its steps' time.
+        rest_m = max(0.0, m - sum(lp.get("measured_s") or 0.0 for lp in loops))
+        rest_p = e.get("other_gpu_s", e["other_s"])
+        rests.append((rest_m, rest_p))
+        print(f"{name:34} {m:10.1f} {p:11.1f} {p / m if m else float('nan'):6.2f} "
+              f"{rest_m:13.1f} {rest_p:9.1f}")
+        for loop in loops:
             if loop.get("ops_per_step") and loop.get("cpu_s_per_step") and loop["steps"] > 20:
                 # On the GPU, the meter's seconds per step are the GPU run's own.
                 fit_x.append(loop["ops_per_step"])
@@ -120,6 +128,8 @@ def compare(args: argparse.Namespace) -> int:
         ratios = [p / m for m, p in pairs if m > 1]
         print(f"{len(pairs)} node(s): measured {m_sum:.0f} s, estimated {p_sum:.0f} s "
               f"(ratio {p_sum / m_sum:.2f}; per node median {statistics.median(ratios):.2f})")
+        rm, rp = sum(m for m, _ in rests), sum(p for _, p in rests)
+        print(f"outside the optimiser steps: measured {rm:.0f} s, estimated {rp:.0f} s")
     if fit_x:
         overhead = sum(x * y for x, y in zip(fit_x, fit_y, strict=True)) / sum(
             x * x for x in fit_x)

@@ -167,7 +167,8 @@ def _parser() -> argparse.ArgumentParser:
                        "failed (default 1)")
     p_fig.add_argument("--meter", action="store_true",
                        help="time every optimiser step and count the operators and FLOPs of "
-                       "a few; kept in each record's `usage` (dry runs always meter)")
+                       "a few; kept in each record's `usage` (a dry run always meters, and "
+                       "counts every operator, outside the steps too)")
     p_fig.add_argument("--dry-run", action="store_true",
                        help="run every node's full-size models with a few optimisation steps "
                        "on the CPU, in a scratch cache, and estimate the real run on --gpu")

@@ -8,6 +8,7 @@ import json
 import math
 import sys
 import textwrap
+import time
 import uuid
 
 import pytest
@@ -87,7 +88,8 @@ def test_step_meter_charges_alternating_optimisers_their_own_halves():
     assert meter.loops()[0].steps == 7
 
 
-def test_an_evaluation_between_every_step_is_not_charged_to_the_steps():
+@pytest.mark.parametrize("count_all", [False, True], ids=["sampled", "counting-all"])
+def test_an_evaluation_between_every_step_is_not_charged_to_the_steps(count_all):
     """A loop cut to a few steps whose node evaluates every `steps // 5` steps now
     evaluates at every step; the meter must not cost each full-run step an evaluation."""
     gen = torch.Generator().manual_seed(0)
@@ -98,8 +100,10 @@ def test_an_evaluation_between_every_step_is_not_charged_to_the_steps():
 
     ema = [q.detach().clone() for q in model.parameters()]
 
+    rests = {}
+
     def run(evaluate: bool, average: bool = True) -> list:
-        with StepMeter() as meter:
+        with StepMeter(count_all=count_all) as meter:
             for _ in range(10):
                 loss = model(x).square().mean()
                 opt.zero_grad()
@@ -116,6 +120,7 @@ def test_an_evaluation_between_every_step_is_not_charged_to_the_steps():
                         for _ in range(20):
                             model(held_out).softmax(-1).mean()
                     model.train()
+        rests[evaluate, average] = meter.rest()
         return meter.loops()
 
     plain, with_eval = run(False)[0], run(True)[0]
@@ -131,6 +136,88 @@ def test_an_evaluation_between_every_step_is_not_charged_to_the_steps():
                          "loops": [dataclasses.asdict(with_eval)]}, {"steps": (10, 10_000)},
                    {}, gpu_class("h100"))
     assert est.other_s >= with_eval.between_steps_s
+    if count_all:  # the evaluations' operators and FLOPs are the rest's, counted
+        evals = rests[True, True].ops - rests[False, True].ops
+        assert evals >= 9 * 20 * 3  # 9 evaluations after a step's end, 20 x (addmm, softmax, mean)
+        assert rests[True, True].flops - rests[False, True].flops >= 9 * 20 * 2 * 4096 * 64 * 64
+    else:
+        assert rests[True, True] is None
+
+
+def test_a_counting_meter_counts_the_work_outside_steps():
+    """A dry run's meter counts a node's data, sampling and host work as well, so that the
+    estimate can cost them on a GPU rather than at their CPU time."""
+    gen = torch.Generator().manual_seed(0)
+    model = torch.nn.Linear(64, 64)
+    opt = torch.optim.AdamW(model.parameters())
+    x = torch.randn(16, 64, generator=gen)
+    with StepMeter(count_all=True) as meter:
+        data = torch.randn(512, 64, generator=gen)  # before the first step
+        for _ in range(6):
+            _linear_step(model, opt, x)
+        with torch.no_grad():  # sampling after the last step, in training mode
+            for _ in range(50):
+                model(data).tanh()
+        time.sleep(0.2)  # host work: no operator at all
+    (loop,) = meter.loops()
+    with StepMeter() as sampled:
+        for _ in range(7):
+            _linear_step(model, opt, x)
+    # The steps are counted as a metered real run counts them.
+    assert loop.ops_per_step == sampled.loops()[0].ops_per_step
+    assert loop.flops_per_step == sampled.loops()[0].flops_per_step
+    assert loop.steps == 6 and loop.between_steps_s == 0
+    rest = meter.rest()
+    assert rest.ops >= 2 * 50 + 1 and rest.flops >= 50 * 2 * 512 * 64 * 64
+    assert rest.host_s >= 0.15 and rest.cpu_s >= rest.host_s + rest.op_s - 1e-9
+    summary = json.loads(json.dumps(meter.summary(), allow_nan=False))
+    assert summary["rest"]["ops"] == rest.ops
+    assert summary["counter"]["handler_s"] > 0 and summary["counter"]["operator_us"] >= 0
+    gpu = gpu_class("h100")
+    est = estimate("n", summary, {"steps": (6, 1000)}, {}, gpu)
+    # The rest's operators are costed on the GPU; its host time stays as it was.
+    assert est.other_s == pytest.approx(rest.cpu_s)
+    assert est.other_gpu_s == pytest.approx(rest.host_s + gpu.step_seconds(rest.ops, rest.flops))
+    assert est.gpu_full_s == pytest.approx(est.other_gpu_s + 1000 * est.loops[0]["gpu_s_per_step"])
+
+
+@pytest.mark.parametrize("count_all", [False, True], ids=["sampled", "counting-all"])
+def test_a_recurrent_layer_is_one_gpu_call_each_way_whatever_its_length(count_all):
+    """A CPU runs nn.GRU as a loop of small operators over the time steps; a GPU calls
+    cuDNN once forward and once backward. The step's operators must not grow with the
+    sequence, the loop's operators are counted as kernels launched inside the call."""
+    def meter_steps(length: int):
+        torch.manual_seed(0)
+        rnn = torch.nn.GRU(8, 16, batch_first=True)
+        head = torch.nn.Linear(16, 4)
+        opt = torch.optim.AdamW([*rnn.parameters(), *head.parameters()])
+        x = torch.randn(4, length, 8, generator=torch.Generator().manual_seed(1))
+        with StepMeter(count_all=count_all) as meter:
+            for _ in range(7):
+                out, _ = rnn(x)  # (B, T, H)
+                loss = head(out).square().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            rnn.eval()
+            with torch.no_grad():  # sampling one step at a time, after training
+                for t in range(length):
+                    rnn(x[:, t:t + 1])
+        return meter.loops()[0], meter.rest()
+
+    (short, short_rest), (long, long_rest) = meter_steps(10), meter_steps(40)
+    assert short.ops_per_step == long.ops_per_step
+    assert long.kernels_per_step > short.kernels_per_step > 10 * 10  # ~10 per time step, more backward
+    assert long.flops_per_step > 3 * short.flops_per_step  # the arithmetic is all still there
+    if count_all:  # 30 more one-step calls, each one operator and its zero initial state
+        assert long_rest.ops - short_rest.ops == 2 * 30 and long_rest.kernels > short_rest.kernels
+        assert long_rest.host_s > 0
+    gpu = gpu_class("h100")
+    est = estimate("n", {"wall_s": 1.0, "loops": [dataclasses.asdict(long)]},
+                   {"steps": (7, 1000)}, {}, gpu)
+    assert est.loops[0]["gpu_s_per_step"] == pytest.approx(gpu.step_seconds(
+        est.loops[0]["gpu_ops_per_step"], long.flops_per_step, long.kernels_per_step))
+    assert est.loops[0]["kernels_per_step"] == long.kernels_per_step
 
 
 def test_estimate_extrapolates_loops_and_keeps_the_rest():
@@ -145,6 +232,7 @@ def test_estimate_extrapolates_loops_and_keeps_the_rest():
     step = gpu.step_seconds(100, 1e9)
     ratio = step / 0.5  # the uncounted loop is costed at the counted one's GPU/CPU ratio
     assert est.other_s == pytest.approx(10.0 - 1.5 - 3.9)
+    assert est.other_gpu_s == est.other_s  # a meter that did not count the rest: CPU time
     assert est.gpu_full_s == pytest.approx(est.other_s + 1000 * step + 40 * 0.1 * ratio)
     assert est.cpu_full_s == pytest.approx(10.0 + 996 * 0.5)
     assert est.loops[0]["full_steps"] == 1000 and est.loops[1]["field"] is None
@@ -274,10 +362,17 @@ def test_the_estimate_table_shows_what_the_estimate_file_holds(tiny, tmp_path):
     assert "Predicted on one NVIDIA L4 (s)" in text
     assert "| `train` |" in text and "6 → 2000" in text and "**over the goal**" in text
     assert "1 node(s) over the 240 s goal per node" in text
+    outside = sum(e["other_gpu_s"] for e in data["nodes"].values()) / 60
+    assert (f"Of the total, {outside:.1f} min is the nodes' work outside their optimiser loops"
+            in text and "its operators costed on the GPU" in text)
+    assert f"| {data['nodes']['train']['other_gpu_s']:.0f} | 300 **over the goal** |" in text
     total = data["total_gpu_s"] / 60
     assert f"**{total:.1f} min**" in text
     assert "other nodes" in estimate_table(data, shown_over_s=1e9)
     assert "does not scale back up" not in text
+    for node in data["nodes"].values():  # an estimate file from meter version 2
+        del node["other_gpu_s"]
+    assert "at this machine's CPU time, an upper bound" in estimate_table(data)
     data["nodes"]["train"]["not_extrapolated"] = ["n_eval: 200/10000"]
     assert ("1 node(s) ran part of their work at a smaller size that the estimate does not "
             "scale back up (their `dry_run` overrides; the estimate file lists each field, dry "
@@ -319,6 +414,13 @@ def test_cli_dry_run_refuses_an_accelerator(monkeypatch, caplog):
     monkeypatch.setenv("GENAI_REPORT_DEVICE", "cuda")
     assert main(["figures", "--profile", "full", "--dry-run", "--only", "digits-vae"]) == 2
     assert "A dry run runs on the CPU, not on 'cuda'" in caplog.text
+
+
+def test_run_options_refuse_an_unknown_meter():
+    from genai_report.pipeline.runner import RunOptions
+
+    with pytest.raises(ConfigError, match="meter must be False, True or 'all'"):
+        RunOptions(meter="everything")
 
 
 def test_metered_usage_is_strict_json():

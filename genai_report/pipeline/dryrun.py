@@ -6,8 +6,8 @@ does not fit or a node that would take hours should not first be met by the rele
 parameters except the lengths of its optimisation loops, which are cut to a few steps, on
 the CPU and in a scratch cache, so every full-size model, batch and figure code path runs
 end to end in minutes. While it runs, a :class:`StepMeter` in each node's process times
-every optimiser step and, for some of them, counts the operators and floating-point
-operations the step dispatches. From those and the node's real step counts,
+every optimiser step and counts every operator the node dispatches and its floating-point
+operations, inside its steps and outside them. From those and the node's real step counts,
 :func:`estimate` predicts each node's full run on a named GPU class.
 
 How the pieces fit:
@@ -22,16 +22,24 @@ How the pieces fit:
   any training loop (and no node's cache key changes). The time between two consecutive
   optimiser steps, of any optimiser, is one *segment*, charged to the optimiser that
   stepped at its end: for a GAN's alternating players each gets its own half of the
-  iteration. Every third segment runs under an operator counter (timed segments never
-  do, as counting slows them); each optimiser's first segment, which holds the set-up
-  before its loop, is left to the node's remaining time. The counter tells a step's own
-  operators from an evaluation (``no_grad`` work that starts in the forward pass of a
-  module in ``eval()`` mode): a node that evaluates every ``steps // 5`` steps evaluates
-  at every step of a cut loop, and that time goes to the node's rest, not to each step.
-* :func:`estimate` models a GPU step as ``ops * op_overhead + flops / sustained_flops``:
+  iteration. In a dry run every operator runs under a counter (the counter's own cost
+  per operator is measured when the meter starts and taken out of every time); a metered
+  real run counts only every third segment and times the others. Each optimiser's first
+  segment, which holds the set-up before its loop, belongs to the node's *rest*, as does
+  everything after the last step. The counter tells a step's own operators from an
+  evaluation (``no_grad`` work that starts in the forward pass of a module in ``eval()``
+  mode): a node that evaluates every ``steps // 5`` steps evaluates at every step of a
+  cut loop, and that work goes to the node's rest, not to each step. A recurrent layer
+  (:data:`FUSED_ON_GPU`), which a CPU runs as a loop of small operators and a GPU as one
+  cuDNN call, counts as one operator forward and one backward; its loop's operators count
+  as kernels launched inside the call.
+* :func:`estimate` models a GPU step as ``ops * op_overhead + kernels * kernel_launch +
+  flops / sustained_flops``:
   small models such as ours are bound by launching kernels, not by arithmetic. The
-  node's time outside optimiser steps (data, sampling, evaluation, plotting) is counted at
-  its dry-run CPU time, an upper bound for the parts a GPU would speed up.
+  node's rest (data, sampling, evaluation, plotting) is costed the same way for its
+  operators, plus its host time (the seconds outside any operator: Python, NumPy,
+  Matplotlib), which a GPU does not speed up. Work the meter cannot see, such as a
+  notebook's kernel (another process), stays in the host time at its CPU cost.
 
 The GPU classes' constants are public peak numbers scaled by an efficiency, and the
 per-operator overhead was calibrated against a measured ``full`` run on an H200 (see
@@ -70,9 +78,10 @@ builds C++ for minutes (the compiled path is a GPU path)."""
 DRY_RUN_SUFFIX = "-dry-run"
 """Folder suffix of a kept scratch cache (never a real profile's folder)."""
 
-METER_VERSION = 2
+METER_VERSION = 3
 """What :class:`StepMeter` counts, versioned: a kept scratch cache's entry metered by another
-version is measured again (2: evaluations between steps are no longer charged to steps)."""
+version is measured again (2: evaluations between steps are no longer charged to steps;
+3: a dry run counts the node's work outside its steps too)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,9 @@ class GPUClass:
         op_overhead_us: seconds per dispatched operator (launch plus Python and dispatcher
             overhead on the host), in microseconds.
         memory_gib: the card's memory.
+        kernel_us: microseconds per kernel that a fused operator launches from inside its
+            own C++ (cuDNN's loop over an RNN's time steps): a launch, with no Python and no
+            dispatcher in between. An assumption, not yet fitted to a measured run.
     """
 
     name: str
@@ -93,10 +105,13 @@ class GPUClass:
     efficiency: float
     op_overhead_us: float
     memory_gib: float
+    kernel_us: float = 5.0
 
-    def step_seconds(self, ops: float, flops: float) -> float:
-        """Predicted seconds of one step that dispatches ``ops`` operators and ``flops``."""
-        return ops * self.op_overhead_us * 1e-6 + flops / (self.fp32_tflops * 1e12 * self.efficiency)
+    def step_seconds(self, ops: float, flops: float, kernels: float = 0.0) -> float:
+        """Predicted seconds of one step that dispatches ``ops`` operators and ``flops``,
+        and whose fused operators launch ``kernels`` more kernels inside them."""
+        return (ops * self.op_overhead_us * 1e-6 + kernels * self.kernel_us * 1e-6
+                + flops / (self.fp32_tflops * 1e12 * self.efficiency))
 
 
 GPU_CLASSES: dict[str, GPUClass] = {
@@ -200,6 +215,17 @@ def dry_params(params: Any, overrides: Mapping[str, Any] | None = None,
 
 # -- metering -----------------------------------------------------------------------------
 
+FUSED_ON_GPU: frozenset[str] = frozenset({"gru", "lstm", "rnn_tanh", "rnn_relu"})
+"""Operators that a CPU runs as many small operators but a GPU as one call: PyTorch's
+recurrent layers, which on a CPU loop over the time steps in ATen (about ten operators per
+step and layer, each seen by the counter; an LSTM may already be one oneDNN operator there)
+and on a GPU call cuDNN once forward and once backward. The counter charges such a call one operator each way and every operator of the
+CPU's loop as a kernel launched inside it (:attr:`GPUClass.kernel_us`); cuDNN fuses a time
+step's gates, so it launches fewer kernels than that: an upper bound."""
+
+_FUSED_KEY = "genai_report.dryrun.fused"
+"""Key in an autograd node's ``metadata``: the fused call whose forward pass made it."""
+
 
 @dataclass
 class Segment:
@@ -214,6 +240,15 @@ class Segment:
     optimizer_ops: int = 0
     other_ops: int = 0
     other_s: float = 0.0
+    other_flops: int = 0
+    dispatches: int = 0
+    other_dispatches: int = 0
+    op_s: float = 0.0
+    kernels: int = 0
+    other_kernels: int = 0
+    calls: int = 0
+    handler_s: float = 0.0
+    other_handler_s: float = 0.0
 
 
 @dataclass
@@ -235,6 +270,8 @@ class LoopUsage:
             excepted.
         between_steps_s: seconds of work under ``no_grad`` between its steps
             (evaluations), estimated from the counted steps; the node's rest, not steps.
+        kernels_per_step: kernels that the step's fused operators (:data:`FUSED_ON_GPU`)
+            launch inside them on a GPU, beyond ``ops_per_step``.
     """
 
     params: int
@@ -246,6 +283,7 @@ class LoopUsage:
     optimizer_ops: float = 0.0
     groups: int = 1
     between_steps_s: float = 0.0
+    kernels_per_step: float = 0.0
 
 
 def _counter_mode():
@@ -261,18 +299,72 @@ def _counter_mode():
     is no part of a step. Work under ``no_grad`` in training mode or outside any module,
     such as a GAN's generator feeding its discriminator or an EMA update, stays part of
     the step.
+
+    Operators inside a call of :data:`FUSED_ON_GPU` (forward, and backward through the
+    autograd nodes the call made) count as ``kernels``, except the first each way, which is
+    the call. The counter also keeps what it costs itself: its handler's seconds
+    (``handler_s``), the operators it saw (``dispatches``, views included) and the torch
+    functions called (``calls``), so that a meter can take that cost out of its times.
     """
     import torch
+    from torch.overrides import TorchFunctionMode
     from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
     from torch.utils.flop_counter import flop_registry
 
     in_backward = torch._C._current_graph_task_id
+    current_node = torch._C._current_autograd_node
+
+    class FusedCalls(TorchFunctionMode):
+        """Marks the calls of :data:`FUSED_ON_GPU` for the counter: its operators while the
+        call runs, and the autograd nodes it made, so that its backward pass is known."""
+
+        def __init__(self, counter):
+            super().__init__()
+            self.counter = counter
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            self.counter.calls += 1
+            if getattr(func, "__name__", None) not in FUSED_ON_GPU:
+                return func(*args, **kwargs)
+            counter = self.counter
+            counter.n_fused += 1
+            region = counter.n_fused
+            counter.fused = region
+            try:
+                out = func(*args, **kwargs)
+            finally:
+                counter.fused = None
+            # Tag the nodes between the call's outputs and its inputs (the graph it made).
+            inputs = {t.grad_fn for t in tree_leaves((args, kwargs))
+                      if isinstance(t, torch.Tensor) and t.grad_fn is not None}
+            stack = [t.grad_fn for t in tree_leaves(out)
+                     if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+            while stack:
+                node = stack.pop()
+                if (node is None or node in inputs or type(node).__name__ == "AccumulateGrad"
+                        or _FUSED_KEY in node.metadata):
+                    continue
+                node.metadata[_FUSED_KEY] = region
+                stack.extend(fn for fn, _ in node.next_functions)
+            return out
 
     class OpCounter(TorchDispatchMode):
         def __init__(self):
             super().__init__()
-            self.ops = self.flops = self.other_ops = 0
+            self.ops = self.flops = self.other_ops = self.other_flops = self.other_dispatches = 0
             self.other_s = 0.0
+            self.dispatches = 0  # every operator, views included (each costs the mode's overhead)
+            self.op_s = 0.0  # seconds inside the operators themselves
+            # operators inside a fused call (FUSED_ON_GPU) after its first: kernels it launches
+            self.kernels = self.other_kernels = 0
+            self.n_fused = 0  # fused calls seen
+            self.calls = 0  # torch functions called (each costs FusedCalls' overhead)
+            self.handler_s = self.other_handler_s = 0.0  # seconds in __torch_dispatch__ itself
+            self.fused: int | None = None  # the fused call running now (its forward pass)
+            self._charged: set = set()  # (pass, call) whose one operator was counted
+            self._functions = FusedCalls(self)
             self.in_optimizer = False
             self.after_backward = False  # until the optimiser steps (the counter then stops)
             self.eval_depth = 0  # forward passes of eval()-mode modules in progress
@@ -293,17 +385,45 @@ def _counter_mode():
 
             self._hooks = [register_module_forward_pre_hook(enter),
                            register_module_forward_hook(leave)]
+            self._functions.__enter__()
             return super().__enter__()
 
         def __exit__(self, *exc):
             for hook in self._hooks:
                 hook.remove()
             self._hooks = []
-            return super().__exit__(*exc)
+            out = super().__exit__(*exc)
+            self._functions.__exit__(*exc)
+            return out
+
+        def new_segment(self) -> None:
+            """Forget where in a step the last one ended (an optimiser just stepped)."""
+            self.in_optimizer = self.after_backward = self.in_eval = False
+            self._charged.clear()
+
+        def _kernel(self, backward: bool, func) -> bool:
+            """True for an operator inside a fused call that is not the call's own (the
+            first of its forward or of its backward pass is charged as the call)."""
+            if self.fused is not None:
+                call = ("forward", self.fused)
+            elif backward:
+                node = current_node()
+                region = node.metadata.get(_FUSED_KEY) if node is not None else None
+                if region is None:
+                    return False
+                call = ("backward", region)
+            else:
+                return False
+            if func.is_view or call in self._charged:
+                return True
+            self._charged.add(call)
+            return False
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            entered = time.perf_counter()
             kwargs = kwargs or {}
-            if in_backward() != -1:
+            backward = in_backward() != -1
+            if backward:
                 self.after_backward = True
             if torch.is_grad_enabled():
                 self.in_eval = False  # the next training forward pass ends an evaluation
@@ -312,15 +432,32 @@ def _counter_mode():
             training = self.in_optimizer or self.after_backward or not self.in_eval
             started = time.perf_counter()
             out = func(*args, **kwargs)
-            if not training:
-                self.other_s += time.perf_counter() - started
-                self.other_ops += not func.is_view
-                return out
-            if not func.is_view:
-                self.ops += 1
+            done = time.perf_counter()
+            seconds = done - started
+            self.op_s += seconds
+            self.dispatches += 1
             formula = flop_registry.get(func._overloadpacket)
-            if formula is not None:
-                self.flops += int(formula(*args, **kwargs, out_val=out))
+            flops = int(formula(*args, **kwargs, out_val=out)) if formula is not None else 0
+            kernel = (self.fused is not None or backward) and self._kernel(backward, func)
+            if training:
+                self.flops += flops
+                if kernel:
+                    self.kernels += not func.is_view
+                else:
+                    self.ops += not func.is_view
+            else:
+                self.other_s += seconds
+                self.other_flops += flops
+                self.other_dispatches += 1
+                if kernel:
+                    self.other_kernels += not func.is_view
+                else:
+                    self.other_ops += not func.is_view
+            # this handler's own time, measured; the way in and out of it is calibrated
+            handler = (started - entered) + (time.perf_counter() - done)
+            self.handler_s += handler
+            if not training:
+                self.other_handler_s += handler
             return out
 
     return OpCounter()
@@ -331,15 +468,29 @@ class StepMeter:
 
     Use as a context manager around one node's function; :meth:`summary` then returns
     what it saw. Nothing in the node's code changes.
+
+    Args:
+        count_all: count every operator the node dispatches, not only those of some steps
+            (a dry run). Then the node's *rest*, its work outside optimiser steps (data,
+            sampling, evaluation), is counted too, so that the estimate can cost it on a GPU
+            instead of at its CPU time (:meth:`rest`). Counting slows each operator by the
+            dispatch mode's overhead, measured when the meter starts and taken out of every
+            time it reports. Without it (a metered real run), every third step is counted,
+            :attr:`MAX_COUNTED` at most, and the others are timed as they ran.
     """
 
     COUNT_EVERY = 3
     MAX_COUNTED = 24
-    """Counted segments per node at most: enough for a dry run's loops, and a metered real
-    run pays the counting overhead only for these."""
+    """Counted segments per node at most when not counting all: enough for a dry run's
+    loops, and a metered real run pays the counting overhead only for these."""
 
-    def __init__(self) -> None:
+    def __init__(self, count_all: bool = False) -> None:
+        self.count_all = count_all
         self.segments: list[Segment] = []
+        self.tail: Segment | None = None  # after the last step (count_all only)
+        # The counter's own cost: its handler's time is measured; the way into and out of
+        # it per dispatched operator, and per torch function called, are calibrated.
+        self.overhead_s = self.call_overhead_s = 0.0
         self._loops: dict[int, int] = {}  # id(optimizer) -> loop index
         self._params: list[int] = []
         self._steps: list[int] = []
@@ -349,6 +500,7 @@ class StepMeter:
         self._pre_ops = 0
         self._groups: list[int] = []
         self._counter = None
+        self._seen: dict[str, float] = {}  # the counter's totals at the last segment's end
         self._last = 0.0
         self._started = 0.0
         self._peak_reset = False
@@ -367,18 +519,26 @@ class StepMeter:
             import torch
 
             torch.cuda.reset_peak_memory_stats()
+        if self.count_all:
+            self.overhead_s, self.call_overhead_s = counter_overhead_s()
+            self._counter = _counter_mode()
+            self._counter.__enter__()
+            self._seen = _totals(self._counter)
         self._handle = register_optimizer_step_post_hook(self._post)
         self._pre_handle = register_optimizer_step_pre_hook(self._pre)
         self._started = self._last = time.perf_counter()
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        now = time.perf_counter()
+        if self.count_all and self._counter is not None:
+            self.tail = self._segment(-1, 0, now - self._last)
         self._stop_counting()
         for handle in (self._handle, self._pre_handle):
             if handle is not None:
                 handle.remove()
         self._handle = self._pre_handle = None
-        self.wall_s = time.perf_counter() - self._started
+        self.wall_s = now - self._started
         self._keep.clear()
 
     def _stop_counting(self) -> Any:
@@ -389,6 +549,20 @@ class StepMeter:
         counter.__exit__(None, None, None)
         return counter
 
+    def _segment(self, loop: int, step: int, seconds: float) -> Segment:
+        """A counted segment from the counter's totals since the last one (count_all)."""
+        totals = _totals(self._counter)
+        d = {k: totals[k] - self._seen[k] for k in totals}
+        self._seen = totals
+        return Segment(loop=loop, step=step, seconds=seconds, counted=True,
+                       ops=int(d["ops"]), flops=int(d["flops"]), other_ops=int(d["other_ops"]),
+                       other_s=d["other_s"], other_flops=int(d["other_flops"]),
+                       dispatches=int(d["dispatches"]),
+                       other_dispatches=int(d["other_dispatches"]), op_s=d["op_s"],
+                       kernels=int(d["kernels"]), other_kernels=int(d["other_kernels"]),
+                       calls=int(d["calls"]), handler_s=d["handler_s"],
+                       other_handler_s=d["other_handler_s"])
+
     def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self._pre_ops = self._counter.ops if self._counter is not None else 0
         if self._counter is not None:
@@ -397,7 +571,7 @@ class StepMeter:
     def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         now = time.perf_counter()
         optimizer_ops = self._counter.ops - self._pre_ops if self._counter is not None else 0
-        counted = self._stop_counting()
+        counted = None if self.count_all else self._stop_counting()
         key = id(optimizer)
         if key not in self._loops:
             self._loops[key] = len(self._params)
@@ -408,42 +582,71 @@ class StepMeter:
             self._groups.append(len(optimizer.param_groups))
         loop = self._loops[key]
         self._steps[loop] += 1
-        seg = Segment(loop=loop, step=self._steps[loop], seconds=now - self._last)
+        if self.count_all:
+            seg = self._segment(loop, self._steps[loop], now - self._last)
+            seg.optimizer_ops = optimizer_ops
+            self._counter.new_segment()
+        else:
+            seg = Segment(loop=loop, step=self._steps[loop], seconds=now - self._last)
         if counted is not None:
             seg.counted, seg.ops, seg.flops = True, counted.ops, counted.flops
             seg.optimizer_ops = optimizer_ops
             seg.other_ops, seg.other_s = counted.other_ops, counted.other_s
+            seg.kernels = counted.kernels
         self.segments.append(seg)
         if counted is not None:
             self._n_counted += 1
-        if len(self.segments) % self.COUNT_EVERY == 2 and self._n_counted < self.MAX_COUNTED:
+        if (not self.count_all and len(self.segments) % self.COUNT_EVERY == 2
+                and self._n_counted < self.MAX_COUNTED):
             self._counter = _counter_mode()
             self._counter.__enter__()
         self._last = time.perf_counter()
+
+    def _step_seconds(self, seg: Segment) -> float:
+        """A segment's step alone: its evaluation and the counter's overhead taken out."""
+        if not self.count_all:
+            return seg.seconds
+        return max(0.0, seg.seconds - seg.other_s - self._overhead(seg))
+
+    def _overhead(self, seg: Segment) -> float:
+        """Seconds the counter itself added to a segment."""
+        return seg.handler_s + seg.dispatches * self.overhead_s + seg.calls * self.call_overhead_s
 
     def loops(self) -> list[LoopUsage]:
         """Per optimiser: its size, steps and measured cost per step."""
         out = []
         for loop, (params, steps) in enumerate(zip(self._params, self._steps, strict=True)):
             segs = [s for s in self.segments if s.loop == loop and s.step > 1]
-            timed = [s.seconds for s in segs if not s.counted]
             counted = sorted((s for s in segs if s.counted), key=lambda s: s.ops)
-            # The share of a step's time spent on work that is no step (an evaluation
-            # between two steps): taken out of the step's cost, left to the node's rest.
-            share = statistics.median(min(1.0, s.other_s / s.seconds) if s.seconds > 0
-                                      else 0.0 for s in counted) if counted else 0.0
+            if self.count_all:
+                # Every segment was counted: its evaluation is known exactly, and the time
+                # left is the step's own (the counter's overhead taken out).
+                timed = [self._step_seconds(s) for s in segs]
+                between = sum(s.other_s + s.other_handler_s + s.other_dispatches * self.overhead_s
+                              for s in segs)
+                cpu_s = statistics.median(timed) if timed else math.nan
+                measured = sum(timed)
+            else:
+                timed = [s.seconds for s in segs if not s.counted]
+                # The share of a step's time spent on work that is no step (an evaluation
+                # between two steps): taken out of the step's cost, left to the node's rest.
+                share = statistics.median(min(1.0, s.other_s / s.seconds) if s.seconds > 0
+                                          else 0.0 for s in counted) if counted else 0.0
+                cpu_s = statistics.median(timed) * (1.0 - share) if timed else math.nan
+                measured = sum(s.seconds for s in segs) * (1.0 - share)
+                between = sum(s.seconds for s in segs) * share
             out.append(LoopUsage(
                 params=params,
                 steps=steps,
-                cpu_s_per_step=(statistics.median(timed) * (1.0 - share) if timed
-                                else math.nan),
+                cpu_s_per_step=cpu_s,
                 # the cheapest counted step: an evaluation that ran inside a step is no step
                 ops_per_step=counted[0].ops if counted else math.nan,
                 flops_per_step=counted[0].flops if counted else math.nan,
-                measured_s=sum(s.seconds for s in segs) * (1.0 - share),
+                measured_s=measured,
                 optimizer_ops=counted[0].optimizer_ops if counted else 0.0,
                 groups=self._groups[loop],
-                between_steps_s=sum(s.seconds for s in segs) * share,
+                between_steps_s=between,
+                kernels_per_step=counted[0].kernels if counted else 0.0,
             ))
         # An optimiser with no counted step borrows from one of the same size and length
         # (the same model trained for another seed), else it is costed by its CPU time.
@@ -454,24 +657,124 @@ class StepMeter:
                 if twin is not None:
                     usage.ops_per_step, usage.flops_per_step = twin.ops_per_step, twin.flops_per_step
                     usage.optimizer_ops = twin.optimizer_ops
+                    usage.kernels_per_step = twin.kernels_per_step
         return out
 
+    def rest(self) -> RestUsage | None:
+        """The node's work outside optimiser steps, counted (``None`` unless count_all).
+
+        That is everything before each optimiser's first step returns (building data and
+        models, the first step), the evaluations between later steps, and everything after
+        the last step (sampling, metrics, plotting).
+        """
+        if not self.count_all:
+            return None
+        rest = RestUsage()
+        whole = [s for s in self.segments if s.step == 1]
+        if self.tail is not None:
+            whole.append(self.tail)
+        for s in whole:
+            rest.ops += s.ops + s.other_ops
+            rest.kernels += s.kernels + s.other_kernels
+            rest.flops += s.flops + s.other_flops
+            rest.op_s += s.op_s
+            rest.cpu_s += max(0.0, s.seconds - self._overhead(s))
+        for s in self.segments:
+            if s.step > 1:
+                rest.ops += s.other_ops
+                rest.kernels += s.other_kernels
+                rest.flops += s.other_flops
+                rest.op_s += s.other_s
+                rest.cpu_s += s.other_s
+        rest.host_s = max(0.0, rest.cpu_s - rest.op_s)
+        return rest
+
     def summary(self) -> dict[str, Any]:
-        """What the node's dry run measured, JSON-able."""
+        """What the node's run measured, JSON-able."""
         peak_gpu = None
         if self._cuda:
             import torch
 
             peak_gpu = torch.cuda.max_memory_allocated() / 2**20
+        rest = self.rest()
         return {
             "meter_version": METER_VERSION,
             "wall_s": self.wall_s if self.wall_s is not None else time.perf_counter() - self._started,
             "peak_rss_mib": _peak_rss_mib() if self._peak_reset else None,
             "peak_gpu_mib": peak_gpu,
+            # what counting cost, taken out of every time above: the handler's own seconds
+            # in all, and the calibrated microseconds per operator and per function call
+            "counter": ({"handler_s": self.tail.handler_s + sum(s.handler_s
+                                                                for s in self.segments),
+                         "operator_us": self.overhead_s * 1e6,
+                         "call_us": self.call_overhead_s * 1e6}
+                        if self.count_all and self.tail is not None else None),
+            "rest": dataclasses.asdict(rest) if rest is not None else None,
             # JSON has no NaN: a measurement that was not made is null
             "loops": [{k: None if isinstance(v, float) and math.isnan(v) else v
                        for k, v in dataclasses.asdict(u).items()} for u in self.loops()],
         }
+
+
+@dataclass
+class RestUsage:
+    """A node's work outside its optimiser steps, as a counting meter saw it.
+
+    Attributes:
+        ops: operators dispatched (views excepted).
+        flops: their floating-point operations.
+        op_s: seconds inside those operators on the CPU.
+        cpu_s: its seconds on the CPU, the counter's overhead taken out.
+        host_s: of those, the seconds outside any operator (Python, NumPy, plotting, file
+            writing): work a GPU does not speed up.
+        kernels: kernels that fused operators (:data:`FUSED_ON_GPU`) launch inside them on
+            a GPU, beyond ``ops``.
+    """
+
+    ops: int = 0
+    kernels: int = 0
+    flops: int = 0
+    op_s: float = 0.0
+    cpu_s: float = 0.0
+    host_s: float = 0.0
+
+
+def _totals(counter: Any) -> dict[str, float]:
+    """The running totals of an operator counter, by name."""
+    return {k: getattr(counter, k) for k in ("ops", "flops", "other_ops", "other_s",
+                                             "other_flops", "dispatches", "other_dispatches",
+                                             "op_s", "kernels", "other_kernels", "calls",
+                                             "handler_s", "other_handler_s")}
+
+
+def counter_overhead_s(rounds: int = 200) -> tuple[float, float]:
+    """Seconds the operator counter adds beyond its handler's own measured time, measured on
+    this machine now: per operator dispatched (the way into the handler and out of it), and
+    per torch function called (the best of five runs of a small mix of operators, without
+    the counter, with its function half alone and with all of it)."""
+    import torch
+
+    x = torch.ones(8, 8)
+
+    def run() -> float:
+        started = time.perf_counter()
+        for _ in range(rounds):
+            torch.addmm(x, x, x).relu_().view(64).sum()  # 4 calls, 4 operators (1 a view)
+        return time.perf_counter() - started
+
+    def best() -> float:
+        run()
+        return min(run() for _ in range(5))
+
+    plain = best()
+    counter = _counter_mode()
+    with counter._functions:  # the function mode alone: a call's share
+        calls = best()
+    with counter:
+        both = best()
+    per_call = max(0.0, (calls - plain) / (4 * rounds))
+    handler = counter.handler_s / counter.dispatches
+    return max(0.0, (both - plain) / (4 * rounds) - per_call - handler), per_call
 
 
 def _cuda_ready() -> bool:
@@ -514,7 +817,11 @@ class NodeEstimate:
         loops: each optimiser loop: dry steps, full steps, seconds per step (CPU, GPU).
         cpu_full_s: predicted full run on this CPU.
         gpu_full_s: predicted full run on the GPU class.
-        other_s: time outside optimiser steps (counted as is in both predictions).
+        other_s: time outside optimiser steps on this CPU (data, sampling, evaluation,
+            plotting).
+        other_gpu_s: the same work on the GPU class: its host time (outside any operator)
+            as it is, its operators and FLOPs costed like a step's. A dry run metered by a
+            meter that did not count it (version 2) leaves it at ``other_s``.
         not_extrapolated: fields cut by the node's overrides, ``name: dry/full``.
     """
 
@@ -525,6 +832,7 @@ class NodeEstimate:
     cpu_full_s: float = 0.0
     gpu_full_s: float = 0.0
     other_s: float = 0.0
+    other_gpu_s: float = 0.0
     not_extrapolated: list[str] = field(default_factory=list)
 
 
@@ -552,6 +860,11 @@ def full_steps(dry_steps: int, caps: Mapping[str, tuple[int, int]]) -> tuple[int
     return dry_steps, None
 
 
+def _num(value: float) -> float:
+    """A count that was not measured (``nan``) as zero."""
+    return 0.0 if math.isnan(value) else value
+
+
 PLANNED_STEPS_KEY = "dry_run_full_steps"
 """A metric a node may return when its loops' lengths are derived rather than a step field
 (each IsoFLOP run's steps follow from its budget): the full step count of each optimiser's
@@ -573,7 +886,8 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
         raise ValueError(f"{node} declared {len(planned)} planned loop lengths "
                          f"({PLANNED_STEPS_KEY}) but ran {len(loops)} optimiser loops.")
     # A loop never counted is costed at the median GPU/CPU ratio of the counted ones.
-    ratios = [gpu.step_seconds(gpu_ops(u), u.flops_per_step) / u.cpu_s_per_step
+    ratios = [gpu.step_seconds(gpu_ops(u), u.flops_per_step, _num(u.kernels_per_step))
+              / u.cpu_s_per_step
               for u in loops if not math.isnan(u.ops_per_step) and u.cpu_s_per_step > 0]
     ratio = statistics.median(ratios) if ratios else 1.0
     est = NodeEstimate(node=node, dry_wall_s=wall, peak_rss_mib=usage.get("peak_rss_mib"),
@@ -587,7 +901,7 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
         cpu_step = u.cpu_s_per_step if not math.isnan(u.cpu_s_per_step) else (
             u.measured_s / max(1, u.steps - 1))
         if not math.isnan(u.ops_per_step):
-            gpu_step = gpu.step_seconds(gpu_ops(u), u.flops_per_step)
+            gpu_step = gpu.step_seconds(gpu_ops(u), u.flops_per_step, _num(u.kernels_per_step))
         else:
             gpu_step = cpu_step * ratio
         in_loops += u.measured_s
@@ -597,11 +911,19 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
             "params": u.params, "dry_steps": u.steps, "full_steps": steps, "field": by,
             "cpu_s_per_step": cpu_step, "gpu_s_per_step": gpu_step,
             "ops_per_step": u.ops_per_step, "gpu_ops_per_step": gpu_ops(u),
+            "kernels_per_step": _num(u.kernels_per_step),
             "flops_per_step": u.flops_per_step,
         })
-    est.other_s = max(0.0, wall - in_loops)
-    est.cpu_full_s = wall + cpu_extra
-    est.gpu_full_s = est.other_s + gpu_loops
+    rest = usage.get("rest")
+    if rest is not None:  # counted: its operators run on the GPU, its host time as it is
+        est.other_s = float(rest["cpu_s"])
+        est.other_gpu_s = float(rest["host_s"]) + gpu.step_seconds(
+            rest["ops"], rest["flops"], rest.get("kernels", 0))
+        est.cpu_full_s = est.other_s + in_loops + cpu_extra
+    else:  # not counted: at its CPU time, an upper bound for the parts a GPU speeds up
+        est.other_s = est.other_gpu_s = max(0.0, wall - in_loops)
+        est.cpu_full_s = wall + cpu_extra
+    est.gpu_full_s = est.other_gpu_s + gpu_loops
     return est
 
 
@@ -668,7 +990,7 @@ class DryRunReport:
         """A plain-text table, slowest predicted node first, with the totals."""
         gpu = gpu_class(self.gpu)
         lines = [f"{'node':34} {'dry s':>6} {'peak MiB':>8} {'steps dry->full':>17} "
-                 f"{'CPU s/step':>10} {'est ' + self.gpu + ' s':>9}"]
+                 f"{'CPU s/step':>10} {'rest s':>7} {'est ' + self.gpu + ' s':>9}"]
         for e in sorted(self.estimates, key=lambda e: -e.gpu_full_s):
             steps = ", ".join(f"{lp['dry_steps']}->{lp['full_steps']}" for lp in e.loops[:2])
             steps += " ..." if len(e.loops) > 2 else ""
@@ -676,12 +998,13 @@ class DryRunReport:
             flag = "  > budget" if e.gpu_full_s > NODE_BUDGET_S else ""
             lines.append(
                 f"{e.node:34} {e.dry_wall_s:6.1f} {e.peak_rss_mib or 0:8.0f} {steps[:17]:>17} "
-                f"{(max(per) if per else 0):10.3f} {e.gpu_full_s:9.1f}{flag}")
+                f"{(max(per) if per else 0):10.3f} {e.other_gpu_s:7.1f} {e.gpu_full_s:9.1f}{flag}")
         lines.append(
             f"Predicted {self.profile} profile on one {gpu.name}: {self.total_gpu_s / 60:.1f} min "
             f"node after node (goal {PROFILE_BUDGET_S / 60:.0f} min); slowest node "
             f"{max((e.gpu_full_s for e in self.estimates), default=0):.0f} s (goal "
-            f"{NODE_BUDGET_S:.0f} s). Dry run: {len(self.estimates)} node(s) in "
+            f"{NODE_BUDGET_S:.0f} s); outside optimiser steps (rest) "
+            f"{sum(e.other_gpu_s for e in self.estimates) / 60:.1f} min. Dry run: {len(self.estimates)} node(s) in "
             f"{self.wall_s:.0f} s on this machine"
             + (f", {len(self.reused)} of them reused from the scratch cache." if self.reused
                else "."))
@@ -762,7 +1085,7 @@ def dry_run(
                 shutil.rmtree(pipeline.store.entry_dir(profile, name), ignore_errors=True)
         run = pipeline.run(RunOptions(profile=profile, device="cpu", jobs=jobs,
                                       force=force or cache_dir is None,
-                                      show_progress=show_progress, meter=True),
+                                      show_progress=show_progress, meter="all"),
                            raise_on_failure=False)
     finally:
         if cache_dir is None:

@@ -63,8 +63,10 @@ class RunOptions:
         materialize: also restore the model files of fresh nodes that nothing needs now
             (from ``cache_url``, else by re-running them): a complete cache, e.g. to
             ``genai-report pack`` it.
-        meter: time and count every optimiser step of each node (a dry run's
-            :class:`~genai_report.pipeline.dryrun.StepMeter`); kept in each record's
+        meter: time the optimiser steps of each node and count the operators of some
+            (``True``), or count every operator the node dispatches, its work outside the
+            steps included (``"all"``, what a dry run asks for), with a
+            :class:`~genai_report.pipeline.dryrun.StepMeter`; kept in each record's
             ``usage``.
         executor: ``local`` (this machine: one process, or ``jobs`` worker processes) or
             ``ray`` (a Ray cluster, :mod:`~genai_report.pipeline.ray_executor`).
@@ -83,7 +85,7 @@ class RunOptions:
     show_progress: bool = True
     cache_url: str | None = None
     materialize: bool = False
-    meter: bool = False
+    meter: bool | str = False
     executor: str = "local"
     address: str | None = None
     retries: int = 1
@@ -102,6 +104,8 @@ class RunOptions:
             raise ConfigError(f"retries must be a whole number >= 0, got {self.retries!r}.")
         if self.lock_timeout < 0:
             raise ConfigError(f"lock_timeout must be >= 0 seconds, got {self.lock_timeout!r}.")
+        if self.meter not in (False, True, "all"):
+            raise ConfigError(f"meter must be False, True or 'all', got {self.meter!r}.")
 
 
 @dataclass
@@ -732,7 +736,7 @@ def _execute(node: Node, task: dict[str, Any]) -> dict[str, Any]:
         if task.get("meter"):
             from genai_report.pipeline.dryrun import StepMeter
 
-            meter = StepMeter()
+            meter = StepMeter(count_all=task["meter"] == "all")
         t0 = time.perf_counter()
         with meter if meter is not None else contextlib.nullcontext():
             returned = node.func(ctx, node.params_for(task["profile"]))

@@ -64,3 +64,69 @@ def test_a_size_outside_the_profile_and_bad_settings():
     with pytest.raises(ValueError, match="max_digits"):
         AdditionWidths(32, max_digits=10)
     assert encode("12+3=").tolist() == [1, 2, 10, 3, 11]
+
+
+class _Ctx:
+    """The few parts of a node's context that training the seeds uses."""
+
+    seed = 60
+    device = torch.device("cpu")
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 7919 + offset)
+
+    @staticmethod
+    def progress(steps, total=None, desc=""):
+        return steps
+
+
+def _alone(ctx, p: AdditionWidths, seed: int) -> dict:
+    """One seed trained on its own with the plain loop, as the node did before it trained
+    its seeds together: the reference the ensemble must reproduce."""
+    from genai_report.artifacts.emergence import _score
+    from genai_report.artifacts.scaling import _eval_steps
+    from genai_report.models.gpt import GPT, GPTConfig
+    from genai_report.training.loop import TrainConfig, train
+
+    gen = ctx.generator(1000 * seed)
+    torch.manual_seed(ctx.seed + 1000 * seed)
+    model = GPT(GPTConfig(vocab_size=len(VOCAB), block_size=3 * p.max_digits + 4,
+                          n_layer=p.n_layer, n_head=p.n_head, n_embd=p.n_embd))
+    x_all, y_all = _rows(p, p.train_examples, gen)
+    tests = {k: [in_field(ex, p.max_digits) for ex in
+                 addition_examples(k, p.n_eval, "held_out", ctx.generator(7 + k))]
+             for k in range(1, p.max_digits + 1)}
+    checkpoints, curve = set(_eval_steps(p.steps, p.evals)), []
+
+    def loss_fn(m, step):
+        if step in checkpoints:
+            curve.append(_score(m, step, tests, "cpu"))
+            m.train()
+        idx = torch.randint(len(x_all), (p.batch,), generator=gen)
+        return m(x_all[idx], y_all[idx])[1]
+
+    hist = train(model, loss_fn, TrainConfig(steps=p.steps, lr=p.lr, weight_decay=0.1,
+                                             warmup_steps=int(p.warmup * p.steps)),
+                 record_every=10)
+    curve.append(_score(model, p.steps, tests, "cpu"))
+    return {"curve": curve, "last_loss": sum(hist.train_loss[-10:]) / len(hist.train_loss[-10:])}
+
+
+@pytest.mark.filterwarnings("ignore:There is a performance drop:UserWarning")
+def test_the_seeds_trained_together_are_the_seeds_trained_alone():
+    """Each seed keeps its own initialisation, rows and batches in the ensemble: its loss and
+    every checkpoint's scores are those of the same seed trained on its own."""
+    from genai_report.artifacts.emergence import _train_seeds
+
+    p = AdditionWidths(32, n_head=1, seeds=2, max_digits=2, steps=30, batch=16,
+                       train_examples=400, evals=3, n_eval=20)
+    together = _train_seeds(_Ctx(), p)
+    assert [r["seed"] for r in together] == [0, 1]
+    assert together[0]["last_loss"] != together[1]["last_loss"]  # two different runs
+    for seed, run in enumerate(together):
+        alone = _alone(_Ctx(), p, seed)
+        assert run["last_loss"] == pytest.approx(alone["last_loss"], rel=1e-4)
+        assert [row["step"] for row in run["curve"]] == [row["step"] for row in alone["curve"]]
+        for row, ref in zip(run["curve"], alone["curve"], strict=True):
+            for k in ("1", "2"):
+                assert row["by_k"][k]["p"] == pytest.approx(ref["by_k"][k]["p"], abs=0.05)

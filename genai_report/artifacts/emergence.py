@@ -75,7 +75,7 @@ def train_widths(ctx, p: AdditionWidths) -> dict:
         out = {"active": False}
         write_json(ctx, "runs.json", out)
         return out
-    runs = [_train_one(ctx, p, seed) for seed in range(p.seeds)]
+    runs = _train_seeds(ctx, p)
     out = {"active": True, "n_embd": p.n_embd, "n_layer": p.n_layer,
            "params": runs[0]["params"], "widths": list(range(1, p.max_digits + 1)),
            "runs": runs}
@@ -124,43 +124,62 @@ def _rows(p: AdditionWidths, n: int, gen):
     return x, y
 
 
-def _train_one(ctx, p: AdditionWidths, seed: int) -> dict:
+def _train_seeds(ctx, p: AdditionWidths) -> list[dict]:
+    """Train the ``p.seeds`` GPTs of one size as one :class:`~genai_report.training.ensemble.Ensemble`.
+
+    Each seed keeps its own initialisation, training rows and batch draws (its own
+    generator), as it would trained alone; every seed is scored at every checkpoint.
+    """
     import torch
 
     from genai_report.artifacts.scaling import _eval_steps
     from genai_report.data import tasks
     from genai_report.models.gpt import GPT, GPTConfig
-    from genai_report.training.loop import TrainConfig, train
+    from genai_report.training.ensemble import Ensemble, train_ensemble
+    from genai_report.training.loop import TrainConfig
 
-    gen = ctx.generator(1000 * seed)
-    torch.manual_seed(ctx.seed + 1000 * seed)  # the model's initialisation
-    model = GPT(GPTConfig(vocab_size=len(VOCAB), block_size=3 * p.max_digits + 4, n_layer=p.n_layer,
-                          n_head=p.n_head, n_embd=p.n_embd)).to(ctx.device)
-    x_all, y_all = _rows(p, p.train_examples, gen)  # (N, T) each
+    models, gens, rows = [], [], []
+    for seed in range(p.seeds):
+        gens.append(ctx.generator(1000 * seed))
+        torch.manual_seed(ctx.seed + 1000 * seed)  # the model's initialisation
+        models.append(GPT(GPTConfig(vocab_size=len(VOCAB), block_size=3 * p.max_digits + 4,
+                                    n_layer=p.n_layer, n_head=p.n_head,
+                                    n_embd=p.n_embd)).to(ctx.device))
+        rows.append(_rows(p, p.train_examples, gens[-1]))  # (N, T) inputs and targets
     tests = {k: [in_field(ex, p.max_digits) for ex in
                  tasks.addition_examples(k, p.n_eval, "held_out", ctx.generator(7 + k))]
              for k in range(1, p.max_digits + 1)}
-    n_params = model.num_params()
+    n_params = models[0].num_params()
     checkpoints = set(_eval_steps(p.steps, p.evals))
-    curve: list[dict] = []
+    curves: list[list[dict]] = [[] for _ in models]
+    ensemble = Ensemble(models)
 
-    def loss_fn(m, step):
+    def score_all(step: int) -> None:
+        ensemble.unstack_into(models)
+        for model, curve in zip(models, curves, strict=True):
+            curve.append(_score(model, step, tests, ctx.device))
+
+    def loss_fn(ens, step):
         if step in checkpoints:
-            curve.append(_score(m, step, tests, ctx.device))
-            m.train()
-        idx = torch.randint(len(x_all), (p.batch,), generator=gen)
-        return m(x_all[idx].to(ctx.device), y_all[idx].to(ctx.device))[1]
+            score_all(step)
+        idx = [torch.randint(len(x), (p.batch,), generator=g)
+               for (x, _), g in zip(rows, gens, strict=True)]
+        x = torch.stack([x[i] for (x, _), i in zip(rows, idx, strict=True)])  # (K, B, T)
+        y = torch.stack([y[i] for (_, y), i in zip(rows, idx, strict=True)])  # (K, B, T)
+        return ens(x.to(ctx.device), y.to(ctx.device))[1]  # (K,)
 
     cfg = TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=int(p.warmup * p.steps),
                       weight_decay=0.1)
-    hist = train(model, loss_fn, cfg, progress=ctx.progress, record_every=10)
-    curve.append(_score(model, p.steps, tests, ctx.device))
-    for row in curve:
-        row["examples"] = row["step"] * p.batch
-        row["flops"] = 6 * n_params * row["examples"] * (3 * p.max_digits + 4)
-    return {"seed": seed, "params": n_params, "curve": curve,
-            "last_loss": sum(hist.train_loss[-10:]) / len(hist.train_loss[-10:]),
-            "train_time_s": hist.wall_time_s}
+    hist = train_ensemble(ensemble, loss_fn, cfg, progress=ctx.progress, record_every=10)
+    score_all(p.steps)
+    runs = []
+    for seed, (curve, last) in enumerate(zip(curves, hist.last_loss(10), strict=True)):
+        for row in curve:
+            row["examples"] = row["step"] * p.batch
+            row["flops"] = 6 * n_params * row["examples"] * (3 * p.max_digits + 4)
+        runs.append({"seed": seed, "params": n_params, "curve": curve, "last_loss": last,
+                     "train_time_s": hist.wall_time_s / len(models)})
+    return runs
 
 
 def _score(model, step: int, tests: dict, device) -> dict:

@@ -151,13 +151,18 @@ def test_a_counting_meter_counts_the_work_outside_steps():
     model = torch.nn.Linear(64, 64)
     opt = torch.optim.AdamW(model.parameters())
     x = torch.randn(16, 64, generator=gen)
+    frozen = torch.nn.Linear(64, 64).requires_grad_(False)
     with StepMeter(count_all=True) as meter:
         data = torch.randn(512, 64, generator=gen)  # before the first step
+        table = torch.zeros(300, 8)  # a data set built row by row: stays on the CPU
+        for i in range(300):
+            table[i, : i % 8 + 1] = torch.arange(i % 8 + 1.0)
         for _ in range(6):
             _linear_step(model, opt, x)
         with torch.no_grad():  # sampling after the last step, in training mode
             for _ in range(50):
                 model(data).tanh()
+            frozen(data).relu()  # a frozen module's weights are on the GPU too
         time.sleep(0.2)  # host work: no operator at all
     (loop,) = meter.loops()
     with StepMeter() as sampled:
@@ -168,7 +173,12 @@ def test_a_counting_meter_counts_the_work_outside_steps():
     assert loop.flops_per_step == sampled.loops()[0].flops_per_step
     assert loop.steps == 6 and loop.between_steps_s == 0
     rest = meter.rest()
-    assert rest.ops >= 2 * 50 + 1 and rest.flops >= 50 * 2 * 512 * 64 * 64
+    # The model's and the frozen module's operators run on the GPU in a GPU run (and the
+    # first step, whose segment holds the set-up before the loop) ...
+    assert 2 * 51 <= rest.ops <= 2 * 51 + loop.ops_per_step + 5
+    assert rest.flops >= 51 * 2 * 512 * 64 * 64
+    # ... the data set's construction on the CPU, with the host's other work.
+    assert 2 * 300 <= rest.host_ops <= 2 * 300 + 10  # arange and the copy into the row
     assert rest.host_s >= 0.15 and rest.cpu_s >= rest.host_s + rest.op_s - 1e-9
     summary = json.loads(json.dumps(meter.summary(), allow_nan=False))
     assert summary["rest"]["ops"] == rest.ops

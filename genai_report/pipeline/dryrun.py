@@ -36,10 +36,12 @@ How the pieces fit:
 * :func:`estimate` models a GPU step as ``ops * op_overhead + kernels * kernel_launch +
   flops / sustained_flops``:
   small models such as ours are bound by launching kernels, not by arithmetic. The
-  node's rest (data, sampling, evaluation, plotting) is costed the same way for its
-  operators, plus its host time (the seconds outside any operator: Python, NumPy,
-  Matplotlib), which a GPU does not speed up. Work the meter cannot see, such as a
-  notebook's kernel (another process), stays in the host time at its CPU cost.
+  node's rest (data, sampling, evaluation, plotting) is costed the same way for the
+  operators a GPU run would run on the GPU, plus its host time, which a GPU does not
+  speed up: the seconds outside those operators (Python, NumPy, Matplotlib, and the
+  operators on tensors that stay on the CPU, such as a data set built row by row; see
+  :data:`_ON_DEVICE`). Work the meter cannot see, such as a notebook's kernel (another
+  process), stays in the host time at its CPU cost.
 
 The GPU classes' constants are public peak numbers scaled by an efficiency, and the
 per-operator overhead was calibrated against a measured ``full`` run on an H200 (see
@@ -78,10 +80,11 @@ builds C++ for minutes (the compiled path is a GPU path)."""
 DRY_RUN_SUFFIX = "-dry-run"
 """Folder suffix of a kept scratch cache (never a real profile's folder)."""
 
-METER_VERSION = 3
+METER_VERSION = 4
 """What :class:`StepMeter` counts, versioned: a kept scratch cache's entry metered by another
 version is measured again (2: evaluations between steps are no longer charged to steps;
-3: a dry run counts the node's work outside its steps too)."""
+3: a dry run counts the node's work outside its steps too; 4: and tells the operators that
+a GPU run would keep on the CPU from those it would run on the GPU)."""
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,13 @@ step's gates, so it launches fewer kernels than that: an upper bound."""
 _FUSED_KEY = "genai_report.dryrun.fused"
 """Key in an autograd node's ``metadata``: the fused call whose forward pass made it."""
 
+_ON_DEVICE = "_genai_report_on_device"
+"""Attribute the counter sets on a tensor that a GPU run would hold on the GPU: a module's
+parameters and buffers, and every result of an operator that reads such a tensor (or one
+that requires a gradient) or that runs inside a module's forward pass. An operator outside
+any module that reads none of them (building a data set from Python lists, indexing it for
+a batch) would run on the CPU in a GPU run too."""
+
 
 @dataclass
 class Segment:
@@ -249,6 +259,12 @@ class Segment:
     calls: int = 0
     handler_s: float = 0.0
     other_handler_s: float = 0.0
+    host_ops: int = 0
+    other_host_ops: int = 0
+    host_flops: int = 0
+    other_host_flops: int = 0
+    host_op_s: float = 0.0
+    other_host_op_s: float = 0.0
 
 
 @dataclass
@@ -314,6 +330,25 @@ def _counter_mode():
 
     in_backward = torch._C._current_graph_task_id
     current_node = torch._C._current_autograd_node
+    Tensor = torch.Tensor
+
+    def _on_device(values) -> bool:
+        """True when any tensor among ``values`` (nested in lists) lives on the GPU in a
+        GPU run."""
+        for v in values:
+            if isinstance(v, Tensor):
+                if v.requires_grad or getattr(v, _ON_DEVICE, False):
+                    return True
+            elif isinstance(v, (list, tuple)) and _on_device(v):
+                return True
+        return False
+
+    def _tag(out) -> None:
+        if isinstance(out, Tensor):
+            setattr(out, _ON_DEVICE, True)
+        elif isinstance(out, (list, tuple)):
+            for o in out:
+                _tag(o)
 
     class FusedCalls(TorchFunctionMode):
         """Marks the calls of :data:`FUSED_ON_GPU` for the counter: its operators while the
@@ -362,12 +397,18 @@ def _counter_mode():
             self.n_fused = 0  # fused calls seen
             self.calls = 0  # torch functions called (each costs FusedCalls' overhead)
             self.handler_s = self.other_handler_s = 0.0  # seconds in __torch_dispatch__ itself
+            # operators on tensors that a GPU run keeps on the CPU (see _ON_DEVICE), and
+            # their seconds and FLOPs, in a step and in an evaluation
+            self.host_ops = self.other_host_ops = self.host_flops = self.other_host_flops = 0
+            self.host_op_s = self.other_host_op_s = 0.0
+            self._tagged: set[int] = set()  # modules whose parameters are tagged
             self.fused: int | None = None  # the fused call running now (its forward pass)
             self._charged: set = set()  # (pass, call) whose one operator was counted
             self._functions = FusedCalls(self)
             self.in_optimizer = False
             self.after_backward = False  # until the optimiser steps (the counter then stops)
             self.eval_depth = 0  # forward passes of eval()-mode modules in progress
+            self.module_depth = 0  # forward passes of any module in progress
             self.in_eval = False  # from such a forward under no_grad to the next with grad
             self._hooks = []
 
@@ -379,9 +420,15 @@ def _counter_mode():
 
             def enter(module, args):
                 self.eval_depth += not module.training
+                self.module_depth += 1
+                if id(module) not in self._tagged:  # its weights live on the GPU in a GPU run
+                    self._tagged.add(id(module))
+                    for t in (*module.parameters(), *module.buffers()):
+                        setattr(t, _ON_DEVICE, True)
 
             def leave(module, args, output):
                 self.eval_depth -= not module.training
+                self.module_depth -= 1
 
             self._hooks = [register_module_forward_pre_hook(enter),
                            register_module_forward_hook(leave)]
@@ -439,12 +486,20 @@ def _counter_mode():
             formula = flop_registry.get(func._overloadpacket)
             flops = int(formula(*args, **kwargs, out_val=out)) if formula is not None else 0
             kernel = (self.fused is not None or backward) and self._kernel(backward, func)
+            device = (backward or self.in_optimizer or self.module_depth > 0
+                      or _on_device(args) or _on_device(kwargs.values()))
+            if device:
+                _tag(out)
             if training:
                 self.flops += flops
                 if kernel:
                     self.kernels += not func.is_view
                 else:
                     self.ops += not func.is_view
+                if not device:
+                    self.host_ops += not func.is_view
+                    self.host_op_s += seconds
+                    self.host_flops += flops
             else:
                 self.other_s += seconds
                 self.other_flops += flops
@@ -453,6 +508,10 @@ def _counter_mode():
                     self.other_kernels += not func.is_view
                 else:
                     self.other_ops += not func.is_view
+                if not device:
+                    self.other_host_ops += not func.is_view
+                    self.other_host_op_s += seconds
+                    self.other_host_flops += flops
             # this handler's own time, measured; the way in and out of it is calibrated
             handler = (started - entered) + (time.perf_counter() - done)
             self.handler_s += handler
@@ -561,7 +620,10 @@ class StepMeter:
                        other_dispatches=int(d["other_dispatches"]), op_s=d["op_s"],
                        kernels=int(d["kernels"]), other_kernels=int(d["other_kernels"]),
                        calls=int(d["calls"]), handler_s=d["handler_s"],
-                       other_handler_s=d["other_handler_s"])
+                       other_handler_s=d["other_handler_s"], host_ops=int(d["host_ops"]),
+                       other_host_ops=int(d["other_host_ops"]), host_flops=int(d["host_flops"]),
+                       other_host_flops=int(d["other_host_flops"]), host_op_s=d["host_op_s"],
+                       other_host_op_s=d["other_host_op_s"])
 
     def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self._pre_ops = self._counter.ops if self._counter is not None else 0
@@ -674,17 +736,20 @@ class StepMeter:
         if self.tail is not None:
             whole.append(self.tail)
         for s in whole:
-            rest.ops += s.ops + s.other_ops
+            host = s.host_ops + s.other_host_ops
+            rest.ops += s.ops + s.other_ops - host
+            rest.host_ops += host
             rest.kernels += s.kernels + s.other_kernels
-            rest.flops += s.flops + s.other_flops
-            rest.op_s += s.op_s
+            rest.flops += s.flops + s.other_flops - s.host_flops - s.other_host_flops
+            rest.op_s += s.op_s - s.host_op_s - s.other_host_op_s
             rest.cpu_s += max(0.0, s.seconds - self._overhead(s))
         for s in self.segments:
             if s.step > 1:
-                rest.ops += s.other_ops
+                rest.ops += s.other_ops - s.other_host_ops
+                rest.host_ops += s.other_host_ops
                 rest.kernels += s.other_kernels
-                rest.flops += s.other_flops
-                rest.op_s += s.other_s
+                rest.flops += s.other_flops - s.other_host_flops
+                rest.op_s += s.other_s - s.other_host_op_s
                 rest.cpu_s += s.other_s
         rest.host_s = max(0.0, rest.cpu_s - rest.op_s)
         return rest
@@ -721,17 +786,21 @@ class RestUsage:
     """A node's work outside its optimiser steps, as a counting meter saw it.
 
     Attributes:
-        ops: operators dispatched (views excepted).
+        ops: operators dispatched (views excepted) on tensors that a GPU run holds on the
+            GPU (see :data:`_ON_DEVICE`).
         flops: their floating-point operations.
         op_s: seconds inside those operators on the CPU.
         cpu_s: its seconds on the CPU, the counter's overhead taken out.
-        host_s: of those, the seconds outside any operator (Python, NumPy, plotting, file
-            writing): work a GPU does not speed up.
+        host_s: of those, the seconds outside the GPU's operators: Python, NumPy, plotting,
+            file writing, and the operators on tensors a GPU run keeps on the CPU
+            (``host_ops``). Work a GPU does not speed up.
+        host_ops: operators on tensors a GPU run keeps on the CPU.
         kernels: kernels that fused operators (:data:`FUSED_ON_GPU`) launch inside them on
             a GPU, beyond ``ops``.
     """
 
     ops: int = 0
+    host_ops: int = 0
     kernels: int = 0
     flops: int = 0
     op_s: float = 0.0
@@ -744,7 +813,9 @@ def _totals(counter: Any) -> dict[str, float]:
     return {k: getattr(counter, k) for k in ("ops", "flops", "other_ops", "other_s",
                                              "other_flops", "dispatches", "other_dispatches",
                                              "op_s", "kernels", "other_kernels", "calls",
-                                             "handler_s", "other_handler_s")}
+                                             "handler_s", "other_handler_s", "host_ops",
+                                             "other_host_ops", "host_flops", "other_host_flops",
+                                             "host_op_s", "other_host_op_s")}
 
 
 def counter_overhead_s(rounds: int = 200) -> tuple[float, float]:

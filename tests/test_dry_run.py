@@ -221,7 +221,6 @@ def test_a_recurrent_layer_is_one_gpu_call_each_way_whatever_its_length(count_al
     assert long.flops_per_step > 3 * short.flops_per_step  # the arithmetic is all still there
     if count_all:  # 30 more one-step calls, each one operator and its zero initial state
         assert long_rest.ops - short_rest.ops == 2 * 30 and long_rest.kernels > short_rest.kernels
-        assert long_rest.host_s > 0
     gpu = gpu_class("h100")
     est = estimate("n", {"wall_s": 1.0, "loops": [dataclasses.asdict(long)]},
                    {"steps": (7, 1000)}, {}, gpu)

@@ -72,7 +72,7 @@ def _measure(step, rounds: int) -> tuple[float, int, int]:
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), counter.ops, counter.flops
+    return statistics.median(times), counter.step.ops, counter.step.flops
 
 
 def main() -> int:

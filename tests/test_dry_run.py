@@ -17,7 +17,10 @@ import torch
 from genai_report.pipeline import ConfigError
 from genai_report.pipeline.dryrun import (
     GPU_CLASSES,
+    LEAD_CAP_S,
+    RestUsage,
     StepMeter,
+    _counter_mode,
     dry_params,
     dry_run,
     estimate,
@@ -185,10 +188,58 @@ def test_a_counting_meter_counts_the_work_outside_steps():
     assert summary["counter"]["handler_s"] > 0 and summary["counter"]["operator_us"] >= 0
     gpu = gpu_class("h100")
     est = estimate("n", summary, {"steps": (6, 1000)}, {}, gpu)
-    # The rest's operators are costed on the GPU; its host time stays as it was.
+    # The rest's operators are costed on the GPU; its own host time stays as it was.
     assert est.other_s == pytest.approx(rest.cpu_s)
-    assert est.other_gpu_s == pytest.approx(rest.host_s + gpu.step_seconds(rest.ops, rest.flops))
+    assert rest.own_host_s(gpu) >= 0.15  # the sleep is work of its own
+    assert est.other_gpu_s == pytest.approx(rest.own_host_s(gpu)
+                                            + gpu.step_seconds(rest.ops, rest.flops))
     assert est.gpu_full_s == pytest.approx(est.other_gpu_s + 1000 * est.loops[0]["gpu_s_per_step"])
+
+
+def test_the_host_path_issuing_gpu_operators_is_not_costed_twice():
+    """A GPU's per-operator cost holds the Python path that issues each operator; the
+    rest's host time must not charge that path again. Host work of its own stays, even
+    when an operator follows it: at most the cap is taken from it."""
+    gen = torch.Generator().manual_seed(0)
+    model = torch.nn.Sequential(*[torch.nn.Linear(8, 8) for _ in range(4)])
+    x = torch.randn(1, 8, generator=gen)
+    with StepMeter(count_all=True) as meter:
+        with torch.no_grad():
+            for _ in range(200):  # decoding: small operators issued one by one from Python
+                x = model(x).tanh()
+            time.sleep(0.2)  # host work of its own, just before an operator
+            x.sum()
+    rest = meter.rest()
+    assert rest.ops >= 200 * 5 and rest.host_ops == 0
+    assert 0 < rest.lead_s <= rest.ops * LEAD_CAP_S
+    # (the calibrated cost of counting is taken out of the times: a few ms either way here)
+    assert rest.host_s >= 0.15
+    gpu = gpu_class("h100")
+    own = rest.own_host_s(gpu)
+    assert own == pytest.approx(rest.host_s - min(rest.lead_s, rest.ops * gpu.op_overhead_us * 1e-6))
+    assert own >= 0.15  # the pause is no issuing path: at most LEAD_CAP_S of it is taken
+    summary = json.loads(json.dumps(meter.summary(), allow_nan=False))
+    assert summary["rest"]["lead_s"] == pytest.approx(rest.lead_s)
+    est = estimate("n", summary, {}, {}, gpu)
+    assert est.other_gpu_s == pytest.approx(own + gpu.step_seconds(rest.ops, rest.flops))
+    # An estimate file written before the lead was timed estimates as it did then.
+    del summary["rest"]["lead_s"]
+    old = estimate("n", summary, {}, {}, gpu)
+    assert old.other_gpu_s == pytest.approx(rest.host_s + gpu.step_seconds(rest.ops, rest.flops))
+
+
+def test_a_counter_that_does_not_split_host_work_tags_nothing():
+    """A metered real run's counter counts steps only: no tensor is tagged and no host
+    time is split off (that is the dry run's rest)."""
+    model = torch.nn.Linear(8, 8)
+    counter = _counter_mode()
+    with counter:
+        out = model(torch.randn(2, 8)).relu()
+        torch.arange(4.0).sum()
+    assert counter.step.ops >= 4 and counter.other.ops == 0
+    assert counter.step.host_ops == 0 and counter.step.lead_s == 0
+    assert not any(hasattr(t, "_genai_report_on_device") for t in (*model.parameters(), out))
+    assert RestUsage().own_host_s(gpu_class("h100")) == 0
 
 
 @pytest.mark.parametrize("count_all", [False, True], ids=["sampled", "counting-all"])

@@ -794,7 +794,7 @@ def estimate_table(data: dict[str, Any], shown_over_s: float = 5.0) -> str:
            else f"every node within the {budget:.0f} s goal per node. ")
         + f"Of the total, {outside / 60:.1f} min is the nodes' work outside their optimiser "
         f"loops (data, sampling, evaluation, plotting"
-        + ("; its operators costed on the GPU, its host time as measured here). "
+        + ("; its operators costed on the GPU, its own host time as measured here). "
            if all("other_gpu_s" in e for _, e in nodes) else
            "; at this machine's CPU time, an upper bound). ")
         + f"The nodes' dry runs took {sum(e['dry_wall_s'] for _, e in nodes) / 60:.0f} min "

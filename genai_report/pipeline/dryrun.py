@@ -40,8 +40,9 @@ How the pieces fit:
   operators a GPU run would run on the GPU, plus its host time, which a GPU does not
   speed up: the seconds outside those operators (Python, NumPy, Matplotlib, and the
   operators on tensors that stay on the CPU, such as a data set built row by row; see
-  :data:`_ON_DEVICE`). Work the meter cannot see, such as a notebook's kernel (another
-  process), stays in the host time at its CPU cost.
+  :data:`_ON_DEVICE`), less the path issuing each GPU operator, which the per-operator
+  overhead already prices (:attr:`Tally.lead_s`). Work the meter cannot see, such as a
+  notebook's kernel (another process), stays in the host time at its CPU cost.
 
 The GPU classes' constants are public peak numbers scaled by an efficiency, and the
 per-operator overhead was calibrated against a measured ``full`` run on an H200 (see
@@ -80,11 +81,12 @@ builds C++ for minutes (the compiled path is a GPU path)."""
 DRY_RUN_SUFFIX = "-dry-run"
 """Folder suffix of a kept scratch cache (never a real profile's folder)."""
 
-METER_VERSION = 4
+METER_VERSION = 5
 """What :class:`StepMeter` counts, versioned: a kept scratch cache's entry metered by another
 version is measured again (2: evaluations between steps are no longer charged to steps;
 3: a dry run counts the node's work outside its steps too; 4: and tells the operators that
-a GPU run would keep on the CPU from those it would run on the GPU)."""
+a GPU run would keep on the CPU from those it would run on the GPU; 5: and times the host
+path issuing each of the latter, which the per-operator cost already holds)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,12 @@ GPU_CLASSES: dict[str, GPUClass] = {
 """The GPU classes an estimate can be made for (``--gpu``)."""
 
 DEFAULT_GPU = "h100"
+
+LEAD_CAP_S: float = max(c.op_overhead_us for c in GPU_CLASSES.values()) * 1e-6
+"""The most host time before one operator that counts as the path issuing it (``lead_s``
+of a :class:`Tally`): no more than any GPU class charges per operator, so that the host
+time left is work of its own (a plot, a data set built in Python, a file written), never
+the launch path that :attr:`GPUClass.op_overhead_us` already costs."""
 
 NODE_BUDGET_S = 240.0
 """The goal for one node of the ``full`` profile on the default GPU class."""
@@ -238,33 +246,75 @@ a batch) would run on the CPU in a GPU run too."""
 
 
 @dataclass
+class Tally:
+    """What the operator counter saw in one of its two buckets: a step's own work, or the
+    work that is no step (an evaluation; see :func:`_counter_mode`).
+
+    Attributes:
+        ops: operators, views excepted, that are no kernel of a fused call.
+        flops: floating-point operations of every operator.
+        kernels: operators inside a call of :data:`FUSED_ON_GPU` after its first: kernels
+            the call launches on a GPU.
+        dispatches: every operator seen, views included (each costs the counter's
+            calibrated overhead).
+        op_s: seconds inside the operators themselves.
+        handler_s: seconds in the counter's handler itself.
+        host_ops, host_flops, host_op_s: the share of ``ops``, ``flops`` and ``op_s`` on
+            tensors that a GPU run keeps on the CPU (:data:`_ON_DEVICE`; a dry run only).
+        lead_s: host seconds just before each operator (views included) on tensors a GPU
+            run holds on the GPU, at most :data:`LEAD_CAP_S` each: the Python and
+            dispatcher path that issues it, which a GPU's per-operator cost
+            (:attr:`GPUClass.op_overhead_us`) already holds.
+    """
+
+    ops: int = 0
+    flops: int = 0
+    kernels: int = 0
+    dispatches: int = 0
+    op_s: float = 0.0
+    handler_s: float = 0.0
+    host_ops: int = 0
+    host_flops: int = 0
+    host_op_s: float = 0.0
+    lead_s: float = 0.0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(**{f.name: getattr(self, f.name) + getattr(other, f.name)
+                        for f in dataclasses.fields(self)})
+
+    def __sub__(self, other: Tally) -> Tally:
+        return Tally(**{f.name: getattr(self, f.name) - getattr(other, f.name)
+                        for f in dataclasses.fields(self)})
+
+
+@dataclass
 class Segment:
-    """The time between two optimiser steps, charged to the optimiser at its end."""
+    """The time between two optimiser steps, charged to the optimiser at its end.
+
+    Attributes:
+        loop, step: the optimiser's loop and its step that ended the segment.
+        seconds: the segment's wall time.
+        counted: whether the counter ran through it (then ``step_work``, ``other``,
+            ``calls`` and ``optimizer_ops`` hold what it saw).
+        step_work: the step's own operators.
+        other: the operators that are no step (evaluations).
+        calls: torch functions called (each costs the counter's function mode overhead).
+        optimizer_ops: of ``step_work.ops``, the optimiser's own.
+    """
 
     loop: int
     step: int
     seconds: float
     counted: bool = False
-    ops: int = 0
-    flops: int = 0
-    optimizer_ops: int = 0
-    other_ops: int = 0
-    other_s: float = 0.0
-    other_flops: int = 0
-    dispatches: int = 0
-    other_dispatches: int = 0
-    op_s: float = 0.0
-    kernels: int = 0
-    other_kernels: int = 0
+    step_work: Tally = field(default_factory=Tally)
+    other: Tally = field(default_factory=Tally)
     calls: int = 0
-    handler_s: float = 0.0
-    other_handler_s: float = 0.0
-    host_ops: int = 0
-    other_host_ops: int = 0
-    host_flops: int = 0
-    other_host_flops: int = 0
-    host_op_s: float = 0.0
-    other_host_op_s: float = 0.0
+    optimizer_ops: int = 0
+
+    @property
+    def total(self) -> Tally:
+        """Both buckets together."""
+        return self.step_work + self.other
 
 
 @dataclass
@@ -302,25 +352,32 @@ class LoopUsage:
     kernels_per_step: float = 0.0
 
 
-def _counter_mode():
+def _counter_mode(split_host: bool = False, in_out_s: float = 0.0,
+                  call_s: float = 0.0):
     """A dispatch mode counting operators (views excepted) and their FLOPs.
 
-    A step's own operators count towards ``ops`` and ``flops``. An *evaluation* is counted
-    apart (``other_ops``) and timed (``other_s``): the operators under ``no_grad`` from the
-    forward pass of a module in ``eval()`` mode to the next operator with gradients on,
-    outside the backward pass, the stretch from it to the optimiser's step (gradient
-    clipping) and the step itself (``in_optimizer``, set by the meter's hooks). A loop cut
-    to a few steps may evaluate at every step (a node that evaluates every ``steps // 5``
-    steps), and a full run evaluates only as often as its schedule says, so an evaluation
-    is no part of a step. Work under ``no_grad`` in training mode or outside any module,
-    such as a GAN's generator feeding its discriminator or an EMA update, stays part of
-    the step.
+    A step's own operators are tallied in ``step`` (a :class:`Tally`). An *evaluation* is
+    tallied apart, in ``other``: the operators under ``no_grad`` from the forward pass of a
+    module in ``eval()`` mode to the next operator with gradients on, outside the backward
+    pass, the stretch from it to the optimiser's step (gradient clipping) and the step
+    itself (``in_optimizer``, set by the meter's hooks). A loop cut to a few steps may
+    evaluate at every step (a node that evaluates every ``steps // 5`` steps), and a full
+    run evaluates only as often as its schedule says, so an evaluation is no part of a
+    step. Work under ``no_grad`` in training mode or outside any module, such as a GAN's
+    generator feeding its discriminator or an EMA update, stays part of the step.
 
     Operators inside a call of :data:`FUSED_ON_GPU` (forward, and backward through the
     autograd nodes the call made) count as ``kernels``, except the first each way, which is
     the call. The counter also keeps what it costs itself: its handler's seconds
     (``handler_s``), the operators it saw (``dispatches``, views included) and the torch
     functions called (``calls``), so that a meter can take that cost out of its times.
+
+    Args:
+        split_host: tell the operators a GPU run keeps on the CPU from those it runs on the
+            GPU (:data:`_ON_DEVICE`), and time the host path that issues each of the
+            latter (``lead_s``). A dry run's rest needs it; a step's cost does not.
+        in_out_s, call_s: the counter's calibrated cost per operator and per torch function
+            (:func:`counter_overhead_s`), taken out of each ``lead_s``.
     """
     import torch
     from torch.overrides import TorchFunctionMode
@@ -388,19 +445,10 @@ def _counter_mode():
     class OpCounter(TorchDispatchMode):
         def __init__(self):
             super().__init__()
-            self.ops = self.flops = self.other_ops = self.other_flops = self.other_dispatches = 0
-            self.other_s = 0.0
-            self.dispatches = 0  # every operator, views included (each costs the mode's overhead)
-            self.op_s = 0.0  # seconds inside the operators themselves
-            # operators inside a fused call (FUSED_ON_GPU) after its first: kernels it launches
-            self.kernels = self.other_kernels = 0
-            self.n_fused = 0  # fused calls seen
+            self.step = Tally()  # a step's own operators
+            self.other = Tally()  # evaluations: no step
             self.calls = 0  # torch functions called (each costs FusedCalls' overhead)
-            self.handler_s = self.other_handler_s = 0.0  # seconds in __torch_dispatch__ itself
-            # operators on tensors that a GPU run keeps on the CPU (see _ON_DEVICE), and
-            # their seconds and FLOPs, in a step and in an evaluation
-            self.host_ops = self.other_host_ops = self.host_flops = self.other_host_flops = 0
-            self.host_op_s = self.other_host_op_s = 0.0
+            self.n_fused = 0  # fused calls seen
             self._tagged: set[int] = set()  # modules whose parameters are tagged
             self.fused: int | None = None  # the fused call running now (its forward pass)
             self._charged: set = set()  # (pass, call) whose one operator was counted
@@ -411,6 +459,8 @@ def _counter_mode():
             self.module_depth = 0  # forward passes of any module in progress
             self.in_eval = False  # from such a forward under no_grad to the next with grad
             self._hooks = []
+            self._left: float | None = None  # when the handler last returned
+            self._calls_left = 0  # self.calls then
 
         def __enter__(self):
             from torch.nn.modules.module import (
@@ -421,7 +471,7 @@ def _counter_mode():
             def enter(module, args):
                 self.eval_depth += not module.training
                 self.module_depth += 1
-                if id(module) not in self._tagged:  # its weights live on the GPU in a GPU run
+                if split_host and id(module) not in self._tagged:  # weights live on the GPU
                     self._tagged.add(id(module))
                     for t in (*module.parameters(), *module.buffers()):
                         setattr(t, _ON_DEVICE, True)
@@ -481,42 +531,38 @@ def _counter_mode():
             out = func(*args, **kwargs)
             done = time.perf_counter()
             seconds = done - started
-            self.op_s += seconds
-            self.dispatches += 1
             formula = flop_registry.get(func._overloadpacket)
             flops = int(formula(*args, **kwargs, out_val=out)) if formula is not None else 0
             kernel = (self.fused is not None or backward) and self._kernel(backward, func)
-            device = (backward or self.in_optimizer or self.module_depth > 0
-                      or _on_device(args) or _on_device(kwargs.values()))
-            if device:
-                _tag(out)
-            if training:
-                self.flops += flops
+            tally = self.step if training else self.other
+            tally.dispatches += 1
+            tally.op_s += seconds
+            tally.flops += flops
+            if not func.is_view:
                 if kernel:
-                    self.kernels += not func.is_view
+                    tally.kernels += 1
                 else:
-                    self.ops += not func.is_view
-                if not device:
-                    self.host_ops += not func.is_view
-                    self.host_op_s += seconds
-                    self.host_flops += flops
-            else:
-                self.other_s += seconds
-                self.other_flops += flops
-                self.other_dispatches += 1
-                if kernel:
-                    self.other_kernels += not func.is_view
+                    tally.ops += 1
+            if split_host:
+                device = (backward or self.in_optimizer or self.module_depth > 0
+                          or _on_device(args) or _on_device(kwargs.values()))
+                if device:
+                    _tag(out)
+                    if self._left is not None:
+                        # the host path that issued it (views too: the GPU's per-operator
+                        # cost was fitted per operator with its views' share), less the
+                        # counter's own way in and out
+                        lead = (entered - self._left - in_out_s
+                                - (self.calls - self._calls_left) * call_s)
+                        tally.lead_s += min(LEAD_CAP_S, max(0.0, lead))
                 else:
-                    self.other_ops += not func.is_view
-                if not device:
-                    self.other_host_ops += not func.is_view
-                    self.other_host_op_s += seconds
-                    self.other_host_flops += flops
+                    tally.host_ops += not func.is_view
+                    tally.host_op_s += seconds
+                    tally.host_flops += flops
             # this handler's own time, measured; the way in and out of it is calibrated
-            handler = (started - entered) + (time.perf_counter() - done)
-            self.handler_s += handler
-            if not training:
-                self.other_handler_s += handler
+            self._left = time.perf_counter()
+            self._calls_left = self.calls
+            tally.handler_s += (started - entered) + (self._left - done)
             return out
 
     return OpCounter()
@@ -559,7 +605,7 @@ class StepMeter:
         self._pre_ops = 0
         self._groups: list[int] = []
         self._counter = None
-        self._seen: dict[str, float] = {}  # the counter's totals at the last segment's end
+        self._seen: tuple[Tally, Tally, int] | None = None  # the counter's totals then
         self._last = 0.0
         self._started = 0.0
         self._peak_reset = False
@@ -580,7 +626,8 @@ class StepMeter:
             torch.cuda.reset_peak_memory_stats()
         if self.count_all:
             self.overhead_s, self.call_overhead_s = counter_overhead_s()
-            self._counter = _counter_mode()
+            self._counter = _counter_mode(split_host=True, in_out_s=self.overhead_s,
+                                          call_s=self.call_overhead_s)
             self._counter.__enter__()
             self._seen = _totals(self._counter)
         self._handle = register_optimizer_step_post_hook(self._post)
@@ -610,29 +657,21 @@ class StepMeter:
 
     def _segment(self, loop: int, step: int, seconds: float) -> Segment:
         """A counted segment from the counter's totals since the last one (count_all)."""
-        totals = _totals(self._counter)
-        d = {k: totals[k] - self._seen[k] for k in totals}
-        self._seen = totals
+        step_work, other, calls = _totals(self._counter)
+        seen_step, seen_other, seen_calls = self._seen
+        self._seen = step_work, other, calls
         return Segment(loop=loop, step=step, seconds=seconds, counted=True,
-                       ops=int(d["ops"]), flops=int(d["flops"]), other_ops=int(d["other_ops"]),
-                       other_s=d["other_s"], other_flops=int(d["other_flops"]),
-                       dispatches=int(d["dispatches"]),
-                       other_dispatches=int(d["other_dispatches"]), op_s=d["op_s"],
-                       kernels=int(d["kernels"]), other_kernels=int(d["other_kernels"]),
-                       calls=int(d["calls"]), handler_s=d["handler_s"],
-                       other_handler_s=d["other_handler_s"], host_ops=int(d["host_ops"]),
-                       other_host_ops=int(d["other_host_ops"]), host_flops=int(d["host_flops"]),
-                       other_host_flops=int(d["other_host_flops"]), host_op_s=d["host_op_s"],
-                       other_host_op_s=d["other_host_op_s"])
+                       step_work=step_work - seen_step, other=other - seen_other,
+                       calls=calls - seen_calls)
 
     def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self._pre_ops = self._counter.ops if self._counter is not None else 0
+        self._pre_ops = self._counter.step.ops if self._counter is not None else 0
         if self._counter is not None:
             self._counter.in_optimizer = True
 
     def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         now = time.perf_counter()
-        optimizer_ops = self._counter.ops - self._pre_ops if self._counter is not None else 0
+        optimizer_ops = self._counter.step.ops - self._pre_ops if self._counter is not None else 0
         counted = None if self.count_all else self._stop_counting()
         key = id(optimizer)
         if key not in self._loops:
@@ -651,10 +690,8 @@ class StepMeter:
         else:
             seg = Segment(loop=loop, step=self._steps[loop], seconds=now - self._last)
         if counted is not None:
-            seg.counted, seg.ops, seg.flops = True, counted.ops, counted.flops
-            seg.optimizer_ops = optimizer_ops
-            seg.other_ops, seg.other_s = counted.other_ops, counted.other_s
-            seg.kernels = counted.kernels
+            seg.counted, seg.step_work, seg.other = True, counted.step, counted.other
+            seg.calls, seg.optimizer_ops = counted.calls, optimizer_ops
         self.segments.append(seg)
         if counted is not None:
             self._n_counted += 1
@@ -668,31 +705,33 @@ class StepMeter:
         """A segment's step alone: its evaluation and the counter's overhead taken out."""
         if not self.count_all:
             return seg.seconds
-        return max(0.0, seg.seconds - seg.other_s - self._overhead(seg))
+        return max(0.0, seg.seconds - seg.other.op_s - self._overhead(seg))
 
     def _overhead(self, seg: Segment) -> float:
         """Seconds the counter itself added to a segment."""
-        return seg.handler_s + seg.dispatches * self.overhead_s + seg.calls * self.call_overhead_s
+        total = seg.total
+        return (total.handler_s + total.dispatches * self.overhead_s
+                + seg.calls * self.call_overhead_s)
 
     def loops(self) -> list[LoopUsage]:
         """Per optimiser: its size, steps and measured cost per step."""
         out = []
         for loop, (params, steps) in enumerate(zip(self._params, self._steps, strict=True)):
             segs = [s for s in self.segments if s.loop == loop and s.step > 1]
-            counted = sorted((s for s in segs if s.counted), key=lambda s: s.ops)
+            counted = sorted((s for s in segs if s.counted), key=lambda s: s.step_work.ops)
             if self.count_all:
                 # Every segment was counted: its evaluation is known exactly, and the time
                 # left is the step's own (the counter's overhead taken out).
                 timed = [self._step_seconds(s) for s in segs]
-                between = sum(s.other_s + s.other_handler_s + s.other_dispatches * self.overhead_s
-                              for s in segs)
+                between = sum(s.other.op_s + s.other.handler_s
+                              + s.other.dispatches * self.overhead_s for s in segs)
                 cpu_s = statistics.median(timed) if timed else math.nan
                 measured = sum(timed)
             else:
                 timed = [s.seconds for s in segs if not s.counted]
                 # The share of a step's time spent on work that is no step (an evaluation
                 # between two steps): taken out of the step's cost, left to the node's rest.
-                share = statistics.median(min(1.0, s.other_s / s.seconds) if s.seconds > 0
+                share = statistics.median(min(1.0, s.other.op_s / s.seconds) if s.seconds > 0
                                           else 0.0 for s in counted) if counted else 0.0
                 cpu_s = statistics.median(timed) * (1.0 - share) if timed else math.nan
                 measured = sum(s.seconds for s in segs) * (1.0 - share)
@@ -702,13 +741,13 @@ class StepMeter:
                 steps=steps,
                 cpu_s_per_step=cpu_s,
                 # the cheapest counted step: an evaluation that ran inside a step is no step
-                ops_per_step=counted[0].ops if counted else math.nan,
-                flops_per_step=counted[0].flops if counted else math.nan,
+                ops_per_step=counted[0].step_work.ops if counted else math.nan,
+                flops_per_step=counted[0].step_work.flops if counted else math.nan,
                 measured_s=measured,
                 optimizer_ops=counted[0].optimizer_ops if counted else 0.0,
                 groups=self._groups[loop],
                 between_steps_s=between,
-                kernels_per_step=counted[0].kernels if counted else 0.0,
+                kernels_per_step=counted[0].step_work.kernels if counted else 0.0,
             ))
         # An optimiser with no counted step borrows from one of the same size and length
         # (the same model trained for another seed), else it is costed by its CPU time.
@@ -732,25 +771,22 @@ class StepMeter:
         if not self.count_all:
             return None
         rest = RestUsage()
-        whole = [s for s in self.segments if s.step == 1]
+        whole = [s.total for s in self.segments if s.step == 1]  # set-up and first step
         if self.tail is not None:
-            whole.append(self.tail)
-        for s in whole:
-            host = s.host_ops + s.other_host_ops
-            rest.ops += s.ops + s.other_ops - host
-            rest.host_ops += host
-            rest.kernels += s.kernels + s.other_kernels
-            rest.flops += s.flops + s.other_flops - s.host_flops - s.other_host_flops
-            rest.op_s += s.op_s - s.host_op_s - s.other_host_op_s
-            rest.cpu_s += max(0.0, s.seconds - self._overhead(s))
-        for s in self.segments:
-            if s.step > 1:
-                rest.ops += s.other_ops - s.other_host_ops
-                rest.host_ops += s.other_host_ops
-                rest.kernels += s.other_kernels
-                rest.flops += s.other_flops - s.other_host_flops
-                rest.op_s += s.other_s - s.other_host_op_s
-                rest.cpu_s += s.other_s
+            whole.append(self.tail.total)
+        between = [s.other for s in self.segments if s.step > 1]  # evaluations
+        for tally in whole + between:
+            rest.ops += tally.ops - tally.host_ops
+            rest.host_ops += tally.host_ops
+            rest.kernels += tally.kernels
+            rest.flops += tally.flops - tally.host_flops
+            rest.op_s += tally.op_s - tally.host_op_s
+            rest.lead_s += tally.lead_s
+        rest.cpu_s = (sum(max(0.0, s.seconds - self._overhead(s)) for s in self.segments
+                          if s.step == 1)
+                      + (max(0.0, self.tail.seconds - self._overhead(self.tail))
+                         if self.tail is not None else 0.0)
+                      + sum(t.op_s for t in between))
         rest.host_s = max(0.0, rest.cpu_s - rest.op_s)
         return rest
 
@@ -769,8 +805,8 @@ class StepMeter:
             "peak_gpu_mib": peak_gpu,
             # what counting cost, taken out of every time above: the handler's own seconds
             # in all, and the calibrated microseconds per operator and per function call
-            "counter": ({"handler_s": self.tail.handler_s + sum(s.handler_s
-                                                                for s in self.segments),
+            "counter": ({"handler_s": sum(s.total.handler_s
+                                          for s in (*self.segments, self.tail)),
                          "operator_us": self.overhead_s * 1e6,
                          "call_us": self.call_overhead_s * 1e6}
                         if self.count_all and self.tail is not None else None),
@@ -797,6 +833,9 @@ class RestUsage:
         host_ops: operators on tensors a GPU run keeps on the CPU.
         kernels: kernels that fused operators (:data:`FUSED_ON_GPU`) launch inside them on
             a GPU, beyond ``ops``.
+        lead_s: of ``host_s``, the path that issues the GPU's operators (Python, modules'
+            calls, the dispatcher), at most :data:`LEAD_CAP_S` before each: already in a
+            GPU's per-operator cost, so the estimate takes it out of the host time.
     """
 
     ops: int = 0
@@ -806,16 +845,18 @@ class RestUsage:
     op_s: float = 0.0
     cpu_s: float = 0.0
     host_s: float = 0.0
+    lead_s: float = 0.0
+
+    def own_host_s(self, gpu: GPUClass) -> float:
+        """Host seconds that are work of their own on ``gpu``: ``host_s`` less the path
+        issuing the operators, which ``gpu`` charges per operator already (never more than
+        it charges)."""
+        return max(0.0, self.host_s - min(self.lead_s, self.ops * gpu.op_overhead_us * 1e-6))
 
 
-def _totals(counter: Any) -> dict[str, float]:
-    """The running totals of an operator counter, by name."""
-    return {k: getattr(counter, k) for k in ("ops", "flops", "other_ops", "other_s",
-                                             "other_flops", "dispatches", "other_dispatches",
-                                             "op_s", "kernels", "other_kernels", "calls",
-                                             "handler_s", "other_handler_s", "host_ops",
-                                             "other_host_ops", "host_flops", "other_host_flops",
-                                             "host_op_s", "other_host_op_s")}
+def _totals(counter: Any) -> tuple[Tally, Tally, int]:
+    """The running totals of an operator counter: its two tallies (copies) and its calls."""
+    return dataclasses.replace(counter.step), dataclasses.replace(counter.other), counter.calls
 
 
 def counter_overhead_s(rounds: int = 200) -> tuple[float, float]:
@@ -844,7 +885,7 @@ def counter_overhead_s(rounds: int = 200) -> tuple[float, float]:
     with counter:
         both = best()
     per_call = max(0.0, (calls - plain) / (4 * rounds))
-    handler = counter.handler_s / counter.dispatches
+    handler = counter.step.handler_s / counter.step.dispatches
     return max(0.0, (both - plain) / (4 * rounds) - per_call - handler), per_call
 
 
@@ -986,10 +1027,12 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
             "flops_per_step": u.flops_per_step,
         })
     rest = usage.get("rest")
-    if rest is not None:  # counted: its operators run on the GPU, its host time as it is
-        est.other_s = float(rest["cpu_s"])
-        est.other_gpu_s = float(rest["host_s"]) + gpu.step_seconds(
-            rest["ops"], rest["flops"], rest.get("kernels", 0))
+    if rest is not None:  # counted: its operators run on the GPU, its own host time as it is
+        counted = RestUsage(**{k: v for k, v in rest.items()
+                                if k in RestUsage.__dataclass_fields__})
+        est.other_s = counted.cpu_s
+        est.other_gpu_s = counted.own_host_s(gpu) + gpu.step_seconds(
+            counted.ops, counted.flops, counted.kernels)
         est.cpu_full_s = est.other_s + in_loops + cpu_extra
     else:  # not counted: at its CPU time, an upper bound for the parts a GPU speeds up
         est.other_s = est.other_gpu_s = max(0.0, wall - in_loops)

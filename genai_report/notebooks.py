@@ -7,14 +7,21 @@ raises fails the node with the cell's error.
 
 A dry run of the ``full`` profile (:mod:`genai_report.pipeline.dryrun`) runs a notebook at
 its full sizes but with its loops cut: the node exports ``GENAI_REPORT_MAX_STEPS`` and the
-notebook passes its settings through :func:`cap_steps`.
+notebook passes its settings through :func:`cap_steps`. When the node's process is metered
+(a dry run, ``--meter``), the kernel is metered too: a cell run before the notebook's first
+starts a :class:`~genai_report.pipeline.dryrun.StepMeter` in the kernel, one run after its
+last hands what it measured, and the full length of each loop it saw, to the node's meter.
+Neither cell is kept in the executed notebook.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -53,16 +60,57 @@ MAX_STEPS_ENV = "GENAI_REPORT_MAX_STEPS"
 """The environment variable a dry run sets to cut a notebook's optimisation loops."""
 
 
-def cap_steps(settings: dict) -> dict:
-    """A notebook's settings with every ``*steps`` entry cut to ``$GENAI_REPORT_MAX_STEPS``.
+_CAPS: list[tuple[str, int, int]] = []
+"""Every ``*steps`` setting :func:`cap_steps` saw in this process: ``(name, dry, full)``."""
 
+_METER: Any = None
+"""The step meter running in this kernel (see :func:`execute_notebook`)."""
+
+
+def cap_steps(settings: dict) -> dict:
+    """A notebook's settings with every ``*steps`` entry cut to a few steps.
+
+    The first is cut to ``$GENAI_REPORT_MAX_STEPS``, each next one to
+    :data:`~genai_report.pipeline.dryrun.CAP_SPACING` more, as a dry run cuts a node's step
+    fields, so that the kernel's meter can tell each loop's full length from its length.
     Unset (any run but a dry run), the settings come back unchanged, so a reader running
     the notebook by hand gets the profile's own lengths.
     """
     cap = os.environ.get(MAX_STEPS_ENV)
     if not cap:
         return dict(settings)
-    return {k: min(v, int(cap)) if k.endswith("steps") else v for k, v in settings.items()}
+    from genai_report.pipeline.dryrun import CAP_SPACING
+
+    out = dict(settings)
+    for name, full in settings.items():
+        if name.endswith("steps"):
+            dry = min(full, int(cap) + CAP_SPACING * len(_CAPS))
+            _CAPS.append((name, dry, full))
+            out[name] = dry
+    return out
+
+
+def _meter_start(count_all: bool) -> None:
+    """Start a step meter in this kernel: the cell a metered run adds before the first."""
+    global _METER
+    from genai_report.pipeline.dryrun import StepMeter
+
+    _METER = StepMeter(count_all=count_all).__enter__()
+
+
+def _meter_stop(path: str) -> None:
+    """Stop the kernel's meter and write what it measured to ``path``, with the full length
+    of each loop (the cell a metered run adds after the last)."""
+    global _METER
+    from genai_report.pipeline.dryrun import full_steps
+
+    meter, _METER = _METER, None
+    meter.__exit__(None, None, None)
+    usage = meter.summary()
+    cut = {f"{name} ({i})": (dry, full) for i, (name, dry, full) in enumerate(_CAPS)
+           if full > dry}
+    planned = [full_steps(loop["steps"], cut)[0] for loop in usage["loops"]]
+    Path(path).write_text(json.dumps({"usage": usage, "planned": planned}, allow_nan=False))
 
 
 def execute_notebook(source: Path, target: Path, *, profile: str, device: str,
@@ -87,18 +135,46 @@ def execute_notebook(source: Path, target: Path, *, profile: str, device: str,
     import nbformat
     from nbclient import NotebookClient
 
+    from genai_report.pipeline.dryrun import active_meter
+
     nb = nbformat.read(source, as_version=4)
-    client = NotebookClient(
-        nb, kernel_name="python3", timeout=timeout,
-        resources={"metadata": {"path": str(source.parent)}}, config=_kernel_config(),
-    )
-    cap = {MAX_STEPS_ENV: str(max_steps)} if max_steps > 0 else {}
-    with _environ(GENAI_REPORT_PROFILE=profile, GENAI_REPORT_DEVICE=device,
-                  MPLBACKEND="module://matplotlib_inline.backend_inline",
-                  PYDEVD_DISABLE_FILE_VALIDATION="1", **cap):
-        client.execute()
+    meter = active_meter()
+    with tempfile.TemporaryDirectory(prefix="genai-report-kernel-") as tmp:
+        usage_file = Path(tmp) / "usage.json"
+        if meter is not None:  # meter the kernel too (cells taken out again below)
+            nb.cells.insert(0, nbformat.v4.new_code_cell(
+                f"from genai_report.notebooks import _meter_start\n"
+                f"_meter_start({meter.count_all!r})"))
+            nb.cells.append(nbformat.v4.new_code_cell(
+                f"from genai_report.notebooks import _meter_stop\n"
+                f"_meter_stop({str(usage_file)!r})"))
+        client = NotebookClient(
+            nb, kernel_name="python3", timeout=timeout,
+            resources={"metadata": {"path": str(source.parent)}}, config=_kernel_config(),
+        )
+        cap = {MAX_STEPS_ENV: str(max_steps)} if max_steps > 0 else {}
+        with _environ(GENAI_REPORT_PROFILE=profile, GENAI_REPORT_DEVICE=device,
+                      MPLBACKEND="module://matplotlib_inline.backend_inline",
+                      PYDEVD_DISABLE_FILE_VALIDATION="1", **cap):
+            client.execute()
+        if meter is not None:
+            nb.cells = nb.cells[1:-1]
+            _renumber(nb, -1)
+            measured = json.loads(usage_file.read_text())
+            meter.absorb(measured["usage"], measured["planned"])
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:  # stable output: no execution timestamps in the file
         cell.get("metadata", {}).pop("execution", None)
     nbformat.write(nb, target)
     return sum(1 for c in nb.cells if c.cell_type == "code")
+
+
+def _renumber(nb: Any, by: int) -> None:
+    """Shift every code cell's execution count (and its results') by ``by``."""
+    for cell in nb.cells:
+        if cell.cell_type != "code" or cell.get("execution_count") is None:
+            continue
+        cell.execution_count += by
+        for output in cell.get("outputs", []):
+            if output.get("execution_count") is not None:
+                output["execution_count"] += by

@@ -358,15 +358,19 @@ def test_a_notebook_kernel_runs_without_the_unencrypted_channel_warning(tmp_path
 
 
 def test_a_dry_run_cuts_a_notebooks_step_counts_and_nothing_else(tmp_path, monkeypatch):
-    """The step meter cannot see into a notebook's kernel, so the node hands it a cap."""
+    """A dry run's node hands the notebook a cap, and cap_steps cuts each step setting to
+    its own few steps, as a dry run cuts a node's step fields."""
     nbformat = pytest.importorskip("nbformat")
+    from genai_report import notebooks
     from genai_report.notebooks import MAX_STEPS_ENV, cap_steps, execute_notebook
 
-    settings = {"steps": 5000, "sft_steps": 3, "batch": 32, "n_eval": 300}
+    monkeypatch.setattr(notebooks, "_CAPS", [])
+    settings = {"steps": 5000, "sft_steps": 3, "batch": 32, "n_eval": 300, "dpo_steps": 100}
     monkeypatch.delenv(MAX_STEPS_ENV, raising=False)
     assert cap_steps(settings) == settings  # by hand, or any real run: unchanged
     monkeypatch.setenv(MAX_STEPS_ENV, "6")
-    assert cap_steps(settings) == {"steps": 6, "sft_steps": 3, "batch": 32, "n_eval": 300}
+    assert cap_steps(settings) == {"steps": 6, "sft_steps": 3, "batch": 32, "n_eval": 300,
+                                   "dpo_steps": 10}
     monkeypatch.delenv(MAX_STEPS_ENV)
     source = tmp_path / "t.ipynb"
     cell = ("from genai_report.notebooks import cap_steps\n"
@@ -383,6 +387,48 @@ def test_a_dry_run_cuts_a_notebooks_step_counts_and_nothing_else(tmp_path, monke
     node = load_registry().get("tutorial-tiny-gpt")
     cut = dry_params(node.params_for("full"), node.dry_run)
     assert cut.params.max_steps == 6 and node.params_for("full").max_steps == 0
+
+
+def test_a_metered_notebook_hands_its_kernels_loops_to_the_nodes_meter(tmp_path):
+    """The node's step meter cannot see into the kernel, so the kernel meters itself and
+    hands over its loops, each loop's full length and its rest; the node's own host time
+    no longer holds the kernel's work, and the executed notebook shows no trace of it."""
+    nbformat = pytest.importorskip("nbformat")
+    from genai_report.notebooks import execute_notebook
+    from genai_report.pipeline.dryrun import StepMeter, estimate, gpu_class
+
+    cells = ["from genai_report.notebooks import cap_steps\n"
+             "S = cap_steps({'steps': 500, 'ft_steps': 80, 'batch': 8})\nprint(S)",
+             "import time\nimport torch\n"
+             "model = torch.nn.Linear(4, 4)\n"
+             "for name in ('steps', 'ft_steps'):\n"
+             "    opt = torch.optim.AdamW(model.parameters())\n"
+             "    for _ in range(S[name]):\n"
+             "        loss = model(torch.randn(S['batch'], 4)).square().mean()\n"
+             "        opt.zero_grad()\n"
+             "        loss.backward()\n"
+             "        time.sleep(0.05)\n"
+             "        opt.step()"]
+    source = tmp_path / "t.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]),
+                   source)
+    with StepMeter(count_all=True) as meter:
+        assert execute_notebook(source, tmp_path / "out.ipynb", profile="smoke", device="cpu",
+                                max_steps=6) == 2
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert [c.source for c in out.cells] == cells  # the meter's cells are gone
+    assert out.cells[0].execution_count == 1
+    assert out.cells[0].outputs[0]["text"] == "{'steps': 6, 'ft_steps': 8, 'batch': 8}\n"
+    summary = meter.summary()
+    loops = summary["loops"]
+    assert [lp["steps"] for lp in loops] == [6, 8] and loops[0]["params"] == 4 * 4 + 4
+    assert loops[0]["ops_per_step"] > 0
+    assert summary["planned_steps"] == [500, 80]
+    est = estimate("nb", summary, {}, {}, gpu_class("h100"), summary["planned_steps"])
+    assert [lp["full_steps"] for lp in est.loops] == [500, 80]
+    # 12 of the 14 steps sleep 0.05 s each inside the loops, not in the node's rest
+    assert sum(lp["measured_s"] for lp in loops) >= 0.5
+    assert summary["rest"]["cpu_s"] < meter.wall_s - 0.5
 
 
 # -- the README's code passes `make lint` --------------------------------------------------------

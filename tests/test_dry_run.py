@@ -41,11 +41,11 @@ class P:
 
 def test_dry_params_cut_each_step_field_to_its_own_length():
     cut = dry_params(P(), {"n_eval": 50})
-    assert cut.params == P(steps=6, rl_steps=7, warmup_steps=1, compile=False, n_eval=50)
-    assert cut.caps == {"steps": (6, 1000), "rl_steps": (7, 80)}
+    assert cut.params == P(steps=6, rl_steps=8, warmup_steps=1, compile=False, n_eval=50)
+    assert cut.caps == {"steps": (6, 1000), "rl_steps": (8, 80)}
     assert cut.overrides == {"n_eval": (50, 5000)}
     # A loop already shorter than its cut runs as it is and is not extrapolated.
-    assert dry_params(P(steps=3)).caps == {"rl_steps": (7, 80)}
+    assert dry_params(P(steps=3)).caps == {"rl_steps": (8, 80)}
 
 
 def test_dry_params_reject_an_unknown_override():
@@ -54,10 +54,14 @@ def test_dry_params_reject_an_unknown_override():
 
 
 def test_full_steps_maps_a_loop_to_its_field_by_length():
-    caps = {"steps": (4, 1000), "rl_steps": (5, 80)}
+    caps = {"steps": (4, 1000), "rl_steps": (6, 80)}
     assert full_steps(4, caps) == (1000, "steps")
-    assert full_steps(6, caps) == (81, "rl_steps")  # range(rl_steps + 1)
+    assert full_steps(5, caps) == (1001, "steps")  # range(steps + 1)
+    assert full_steps(6, caps) == (80, "rl_steps")
+    assert full_steps(7, caps) == (81, "rl_steps")  # range(rl_steps + 1)
     assert full_steps(40, caps) == (40, None)  # a loop that was not cut
+    # a field's own length before another field's length plus one
+    assert full_steps(5, {"steps": (4, 1000), "rm_steps": (5, 50)}) == (50, "rm_steps")
 
 
 def _linear_step(model, opt, x):
@@ -307,8 +311,32 @@ def test_estimate_takes_loop_lengths_a_node_planned_over_the_caps():
     est = estimate("n", usage, {}, {"max_steps": (6, 0)}, gpu, planned=[1000, 1250])
     assert [lp["full_steps"] for lp in est.loops] == [1000, 1250]
     assert est.cpu_full_s == pytest.approx(5.0 + (994 + 1244) * 0.2)
-    with pytest.raises(ValueError, match="3 planned loop lengths.*ran 2"):
+    with pytest.raises(ValueError, match="3 loop lengths.*ran 2"):
         estimate("n", usage, {}, {}, gpu, planned=[1, 2, 3])
+
+
+def test_estimate_extrapolates_a_loop_derived_from_a_step_field():
+    """A control trained on as many tokens as another model runs round(1.5 * steps): 9 of
+    a dry run's 6, so no field's length matches it; the node's declaration does."""
+    gpu = GPU_CLASSES["h100"]
+    loop = {"params": 10, "steps": 6, "cpu_s_per_step": 0.2, "ops_per_step": 100.0,
+            "flops_per_step": 1e9, "measured_s": 1.0}
+    usage = {"wall_s": 5.0, "peak_rss_mib": 100.0, "loops": [loop, {**loop, "steps": 9}]}
+    caps = {"steps": (6, 1500)}
+    undeclared = estimate("n", usage, caps, {}, gpu)
+    assert [lp["full_steps"] for lp in undeclared.loops] == [1500, 9]  # what went wrong
+    est = estimate("n", usage, caps, {}, gpu, derived=[None, ["steps", 1.5]])
+    assert [lp["full_steps"] for lp in est.loops] == [1500, 2250]
+    assert est.gpu_full_s > undeclared.gpu_full_s
+    with pytest.raises(ValueError, match=r"loop 1 ran 9 steps.*round\(2 \* steps\) = 12"):
+        estimate("n", usage, caps, {}, gpu, derived=[None, ["steps", 2.0]])
+    with pytest.raises(ValueError, match=r"must be \[field, factor\] or null"):
+        estimate("n", usage, caps, {}, gpu, derived=[None, "steps"])
+    with pytest.raises(ValueError, match="1 loop lengths.*ran 2"):
+        estimate("n", usage, caps, {}, gpu, derived=[None])
+    # a field the dry run did not cut: the loop ran its full length already
+    assert estimate("n", usage, {}, {}, gpu, derived=[None, ["steps", 1.5]]).loops[1][
+        "full_steps"] == 9
 
 
 def test_unknown_gpu_class_names_the_known_ones():
@@ -328,6 +356,7 @@ class T:
     steps: int
     width: int
     fail: bool = False
+    factor: float = 0.0  # above 0: declare the loop derived from steps by this factor
 
 
 def train(ctx, p):
@@ -343,6 +372,8 @@ def train(ctx, p):
         loss.backward()
         opt.step()
     ctx.output("w.json").write_text(json.dumps({"steps": p.steps}))
+    if p.factor:
+        return {"dry_run_derived_steps": [["steps", p.factor]]}
 
 
 def plot(ctx, p):
@@ -351,8 +382,8 @@ def plot(ctx, p):
     return {"steps": steps}
 
 
-def make_nodes(fail=False):
-    params = {"smoke": T(2, 4), "quick": T(50, 16), "full": T(2000, 32, fail)}
+def make_nodes(fail=False, factor=0.0):
+    params = {"smoke": T(2, 4), "quick": T(50, 16), "full": T(2000, 32, fail, factor)}
     return [Node("train", train, "artifact", params, ("w.json",)),
             Node("plot", plot, "figure", params, ("plot.svg",), deps=("train",), alt="x")]
 '''
@@ -392,6 +423,18 @@ def test_dry_run_runs_full_sizes_briefly_in_a_scratch_cache(tiny, tmp_path):
     data = report.as_json()
     assert data["gpu"] == "a100" and set(data["nodes"]) == {"train", "plot"}
     assert "Predicted full profile on one NVIDIA A100" in report.table()
+
+
+def test_a_declaration_that_does_not_fit_the_loops_fails_its_node(tiny, tmp_path):
+    """A node whose declared derived loop length disagrees with the loop it ran is named
+    among the failures, with the fix; the estimate of the rest still comes out."""
+    fits = dry_run(tiny(factor=1.0), tmp_path, show_progress=False)
+    assert fits.ok and fits.estimates[0].loops[0]["full_steps"] == 2000
+    wrong = dry_run(tiny(factor=2.0), tmp_path, show_progress=False)
+    assert list(wrong.failed) == ["train"]
+    assert "loop 0 ran 6 steps" in wrong.failed["train"]
+    assert "Fix the node's declaration" in wrong.failed["train"]
+    assert [e.node for e in wrong.estimates] == ["plot"]
 
 
 def test_a_kept_scratch_cache_makes_the_next_dry_run_incremental(tiny, tmp_path):

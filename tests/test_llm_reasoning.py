@@ -14,7 +14,7 @@ from genai_report.figures.llm_reasoning import (
     _evaluate,
     _implied_answer,
     _logits,
-    _train_one,
+    _train_seeds,
     greedy_answers,
 )
 from genai_report.models.gpt import GPT, GPTConfig
@@ -158,12 +158,55 @@ def test_a_smoke_sized_run_trains_and_evaluates_both_targets():
     assert p.token_ratio() > 1
     probs = {n: ar.draw_problems(8, n, n, _gen(5), max_offset=p.eval_offset) for n in (2, 4)}
     for sp in (False, True):
-        torch.manual_seed(0)
-        model, hist, tokens = _train_one(p, sp, _gen(6))
-        assert hist.train_loss[-1] < hist.train_loss[0]
+        (model,), hist, (tokens,) = _train_seeds(p, sp, [0], [_gen(6)])
+        assert hist.train_loss[-1] < hist.train_loss[0] and tokens > 0
         ev = _evaluate(p, model, probs, sp)
         for n, e in ev.items():
             assert 0 <= e["exact"] <= e["digits"] + 1e-9 <= 1 + 1e-9  # right answer: all digits
             assert len(e["texts"]) == 8
             assert all(len(t) == ar.target_length(n, sp) for t in e["texts"])
         assert (ev[2]["steps"] is not None) == sp
+
+
+def _alone(p: ScratchpadTrain, scratchpad: bool, init: int, data_gen):
+    """One seed trained on its own: the loop the node ran before its seeds were ensembled."""
+    import torch.nn.functional as F
+
+    from genai_report.training.loop import TrainConfig, train
+
+    torch.manual_seed(init)
+    model = GPT(GPTConfig(vocab_size=len(ar.VOCAB), block_size=p.block_size,
+                          n_layer=p.n_layer, n_head=p.n_head, n_embd=p.n_embd))
+    seen = [0]
+
+    def loss_fn(m, step):
+        probs = ar.draw_problems(p.batch_size, p.train_min, p.train_max, data_gen,
+                                 base=p.base, max_offset=p.max_offset)
+        x, y, pos = ar.encode_problems(probs, scratchpad=scratchpad, base=p.base)  # (B, T)
+        seen[0] += int((x != ar.PAD).sum())
+        logits, _ = _logits(m, x, pos)  # (B, T, V)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1),
+                               ignore_index=-1)
+
+    hist = train(model, loss_fn, TrainConfig(steps=p.steps, lr=p.lr,
+                                             warmup_steps=p.warmup_steps), record_every=10)
+    return model, hist, seen[0]
+
+
+@pytest.mark.parametrize("scratchpad", [False, True], ids=["direct", "scratchpad"])
+def test_the_seeds_trained_together_are_the_seeds_trained_alone(scratchpad):
+    """Each member keeps its own initial weights, problems and batches (padded to the
+    longest member's length, which changes no earlier position): its losses, token count
+    and weights are those of the same seed trained on its own."""
+    p = ScratchpadTrain(train_max=3, test_max=4, max_offset=1, n_embd=16, n_head=2,
+                        steps=25, warmup_steps=2, batch_size=8, seeds=2)
+    models, hist, tokens = _train_seeds(p, scratchpad, [3, 4], [_gen(6), _gen(7)])
+    assert tokens[0] != tokens[1]  # two different problem streams
+    for k, (init, seed) in enumerate(((3, 6), (4, 7))):
+        model, alone, seen = _alone(p, scratchpad, init, _gen(seed))
+        assert tokens[k] == seen
+        assert [row[k] for row in hist.member_loss] == pytest.approx(alone.train_loss,
+                                                                     rel=1e-4)
+        for (name, a), b in zip(model.state_dict().items(), models[k].state_dict().values(),
+                                strict=True):
+            assert torch.allclose(a, b, atol=1e-4), name

@@ -19,9 +19,9 @@ class Notebook:
 
     Attributes:
         cell_timeout: seconds allowed per cell.
-        max_steps: above 0, every optimisation loop of the notebook is cut to this many
-            steps (:func:`~genai_report.notebooks.cap_steps`); a dry run sets it, since its
-            step meter cannot see into the notebook's kernel.
+        max_steps: above 0, the notebook's optimisation loops are cut to this many steps
+            and a few more (:func:`~genai_report.notebooks.cap_steps`); a dry run sets it.
+            The dry run's meter meters the notebook's kernel too.
     """
 
     cell_timeout: int = 900

@@ -100,6 +100,7 @@ def tokenization(ctx, p: SmallLM):
     from genai_report.metrics.scaling import count_parameters, flops_per_token
     from genai_report.metrics.seeds import over_seeds
     from genai_report.models.gpt import GPT, GPTConfig
+    from genai_report.pipeline.dryrun import DERIVED_STEPS_KEY, derived_steps
     from genai_report.plotting import save_figure
 
     blob = json.loads(ctx.input("bpe-english", "bpe.json").read_text())
@@ -135,7 +136,9 @@ def tokenization(ctx, p: SmallLM):
 
     fpt = {k: train_flops_per_token(v[2]) for k, v in data.items()}
     tokens_per_step = p.batch_size * p.block_size
-    steps = {"char": p.steps, "bpe": max(1, round(p.steps * fpt["char"] / fpt["bpe"]))}
+    # BPE trains for the character model's FLOPs: its step count follows from p.steps
+    derived = {"char": None, "bpe": ["steps", fpt["char"] / fpt["bpe"]]}
+    steps = {"char": p.steps, "bpe": derived_steps(derived["bpe"][1], p.steps)}
     results = {k: {"bpc": [], "train_s": []} for k in data}
     for seed in range(p.seeds):
         for kind, (train_ids, val_ids, vocab) in data.items():
@@ -211,4 +214,5 @@ def tokenization(ctx, p: SmallLM):
             "flops_ratio": b["train_flops"] / c["train_flops"],
             "text_ratio": b["train_chars"] / c["train_chars"],
             "embedding_ratio": b["embedding_params"] / c["embedding_params"],
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(),
+            DERIVED_STEPS_KEY: [derived[kind] for _ in range(p.seeds) for kind in data]}

@@ -8,6 +8,7 @@ writes the column steps before the answer, see :mod:`genai_report.data.arithmeti
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from genai_report.artifacts.transformers import torch_threads as _threads
@@ -162,31 +163,80 @@ def _implied_answer(text: str) -> str | None:
     return str(CARRY.index(pairs[-1][1])) + "".join(q[0] for q in reversed(pairs))
 
 
-def _train_one(p: ScratchpadTrain, scratchpad: bool, data_gen, progress=None):
-    """Train one model on problems drawn from ``data_gen``; initial weights from torch's
-    global seed (set by the caller)."""
+@functools.cache
+def _positioned():
+    """The module class an ensemble of GPTs with explicit position ids is made of (built on
+    first use, so that importing this module does not import torch)."""
+    import torch
+
+    class Positioned(torch.nn.Module):
+        """A GPT whose ``forward(idx, pos)`` gives the logits at explicit position ids."""
+
+        def __init__(self, gpt):
+            super().__init__()
+            self.gpt = gpt
+
+        def forward(self, idx, pos):
+            return _logits(self.gpt, idx, pos)[0]  # (B, T, V)
+
+    return Positioned
+
+
+def _train_seeds(p: ScratchpadTrain, scratchpad: bool, inits: list[int], data_gens,
+                 progress=None):
+    """Train one model per seed as one :class:`~genai_report.training.ensemble.Ensemble`.
+
+    Member ``k`` is the model :func:`_train_one` makes after ``torch.manual_seed(inits[k])``
+    from problems drawn from ``data_gens[k]``: its own initial weights, problems and
+    batches, so its run is that seed's run alone, to the order of floating-point sums.
+    Each step launches one model's kernels for all of them.
+
+    Returns:
+        ``(models, history, tokens)``: the trained GPTs, the
+        :class:`~genai_report.training.ensemble.EnsembleHistory` and each member's count
+        of training tokens (padding excluded).
+    """
+    import torch
     import torch.nn.functional as F
 
     from genai_report.data.arithmetic import PAD, VOCAB, draw_problems, encode_problems
     from genai_report.models.gpt import GPT, GPTConfig
-    from genai_report.training.loop import TrainConfig, train
+    from genai_report.training.ensemble import Ensemble, train_ensemble
+    from genai_report.training.loop import TrainConfig
 
-    model = GPT(GPTConfig(vocab_size=len(VOCAB), block_size=p.block_size, n_layer=p.n_layer,
-                          n_head=p.n_head, n_embd=p.n_embd))
-    seen = {"tokens": 0}
+    if len(inits) != len(data_gens) or not inits:
+        raise ValueError(f"Need one data generator per initial seed, got {len(inits)} seeds "
+                         f"and {len(data_gens)} generators.")
+    models = []
+    for seed in inits:
+        torch.manual_seed(seed)
+        models.append(GPT(GPTConfig(vocab_size=len(VOCAB), block_size=p.block_size,
+                                    n_layer=p.n_layer, n_head=p.n_head, n_embd=p.n_embd)))
+    members = [_positioned()(m) for m in models]
+    ensemble = Ensemble(members)
+    tokens = [0] * len(models)
 
-    def loss_fn(m, step):
-        probs = draw_problems(p.batch_size, p.train_min, p.train_max, data_gen, base=p.base,
-                              max_offset=p.max_offset)
-        x, y, pos = encode_problems(probs, scratchpad=scratchpad, base=p.base)  # (B, T) each
-        seen["tokens"] += int((x != PAD).sum())
-        logits, _ = _logits(m, x, pos)  # (B, T, V)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1),
-                               ignore_index=-1)
+    def loss_fn(ens, step):
+        batches = [encode_problems(draw_problems(p.batch_size, p.train_min, p.train_max, gen,
+                                                 base=p.base, max_offset=p.max_offset),
+                                   scratchpad=scratchpad, base=p.base)  # (B, T_k) each
+                   for gen in data_gens]
+        # one length for all: padding after a row's end changes no earlier position
+        T = max(x.size(1) for x, _, _ in batches)
+        for k, (x, _, _) in enumerate(batches):
+            tokens[k] += int((x != PAD).sum())
+        x, y, pos = (torch.stack([F.pad(b[i], (0, T - b[i].size(1)), value=fill)
+                                  for b in batches])  # (K, B, T)
+                     for i, fill in ((0, PAD), (1, -1), (2, 0)))
+        logits = ens(x, pos)  # (K, B, T, V)
+        ce = F.cross_entropy(logits.flatten(0, 2), y.flatten(), ignore_index=-1,
+                             reduction="none").view(len(models), -1)  # (K, B * T)
+        return ce.sum(1) / (y != -1).flatten(1).sum(1)  # (K,): each member's mean
 
     cfg = TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.warmup_steps)
-    hist = train(model, loss_fn, cfg, progress=progress, record_every=10)
-    return model, hist, seen["tokens"]
+    hist = train_ensemble(ensemble, loss_fn, cfg, progress=progress, record_every=10)
+    ensemble.unstack_into(members)
+    return models, hist, tokens
 
 
 def _evaluate(p: ScratchpadTrain, model, problems_by_n, scratchpad: bool):
@@ -223,7 +273,7 @@ def _evaluate(p: ScratchpadTrain, model, problems_by_n, scratchpad: bool):
     params={
         "smoke": ScratchpadTrain(train_max=3, test_max=4, max_offset=1, n_embd=16, n_head=2,
                                  steps=20, warmup_steps=2, eval_problems=8, seeds=2),
-        "quick": ScratchpadTrain(),
+        "quick": ScratchpadTrain(control_seeds=2),
         "full": ScratchpadTrain(steps=1500, batch_size=64, eval_problems=500, seeds=3,
                                 control_seeds=3, threads=0),
     },
@@ -241,8 +291,9 @@ def _evaluate(p: ScratchpadTrain, model, problems_by_n, scratchpad: bool):
     "their standard deviation.",
     alt="Two line charts against operand length from 1 to 8 digits. The scratchpad model's "
     "exact match stays near one at every length, beyond the trained five digits too. The "
-    "direct model's falls with length inside the trained range and is near zero beyond it, "
-    "also when trained longer; its digit accuracy falls more slowly than its exact match.",
+    "direct model's falls with length inside the trained range and is near zero beyond it; "
+    "trained longer, it falls later but stays far below the scratchpad model beyond the "
+    "trained lengths. Its digit accuracy falls more slowly than its exact match.",
 )
 def chain_of_thought(ctx, p: ScratchpadTrain):
     """Train direct and scratchpad models over seeds; exact match against operand length."""
@@ -251,31 +302,36 @@ def chain_of_thought(ctx, p: ScratchpadTrain):
 
     import matplotlib.pyplot as plt
     import numpy as np
-    import torch
 
     from genai_report.data.arithmetic import draw_problems, format_addition, target_length
     from genai_report.metrics.seeds import over_seeds
+    from genai_report.pipeline.dryrun import DERIVED_STEPS_KEY, derived_steps
     from genai_report.plotting import save_figure
 
     lengths = list(range(1, p.test_max + 1))
     ev_gen = ctx.generator(7)
     problems = {n: draw_problems(p.eval_problems, n, n, ev_gen, base=p.base,
                                  max_offset=p.eval_offset) for n in lengths}
-    control_steps = round(p.steps * p.token_ratio())
+    control_steps = derived_steps(p.token_ratio(), p.steps)
     setups = {"direct": (p, False), "scratchpad": (p, True),
               "direct_long": (dataclasses.replace(p, steps=control_steps), False)}
     runs = {name: [] for name in setups}
+    loops = []  # how each trained model's step count follows from p.steps (dry run's estimate)
     t0 = time.perf_counter()
     with _threads(p.threads):
-        for s in range(p.seeds):
-            for name, (q, scratch) in setups.items():
-                if name == "direct_long" and s >= p.control_seeds:
-                    continue
-                torch.manual_seed(ctx.seed + 1000 * s)  # the same initial weights for all
-                model, hist, tokens = _train_one(q, scratch, ctx.generator(1000 * s + 1),
-                                                 ctx.progress)
+        for name, (q, scratch) in setups.items():
+            seeds = range(p.control_seeds if name == "direct_long" else p.seeds)
+            if not seeds:
+                continue
+            # seed s: the same initial weights and training problems in every setup
+            models, hist, tokens = _train_seeds(
+                q, scratch, [ctx.seed + 1000 * s for s in seeds],
+                [ctx.generator(1000 * s + 1) for s in seeds], ctx.progress)
+            loops.append(["steps", p.token_ratio()] if name == "direct_long" else None)
+            for k, model in enumerate(models):
                 runs[name].append({"eval": _evaluate(p, model, problems, scratch),
-                                   "train_tokens": tokens, "final_loss": hist.train_loss[-1],
+                                   "train_tokens": tokens[k],
+                                   "final_loss": hist.member_loss[-1][k],
                                    "n_params": model.num_params()})
     wall = time.perf_counter() - t0
     runs = {name: rs for name, rs in runs.items() if rs}
@@ -334,6 +390,8 @@ def chain_of_thought(ctx, p: ScratchpadTrain):
             float(np.mean([rs["eval"][n]["exact"] - rd["eval"][n]["exact"] for n in ns]))
             for rs, rd in zip(runs["scratchpad"], runs[other], strict=False)])  # control: fewer
 
+    control = [float(np.mean([r["eval"][n]["exact"] for n in beyond]))
+               for r in runs.get("direct_long", [])]
     tokens = {name: {str(n): target_length(n, name == "scratchpad") for n in lengths}
               for name in ("direct", "scratchpad")}
     train_tokens = {name: over_seeds([r["train_tokens"] for r in rs])
@@ -354,6 +412,11 @@ def chain_of_thought(ctx, p: ScratchpadTrain):
         "gap_beyond": gap(beyond),
         "gap_inside": gap(inside),
         "gap_beyond_control": gap(beyond, "direct_long") if "direct_long" in runs else None,
+        # the control's seeds one by one: longer training helps some more than others
+        "control_beyond_min": min(control) if control else None,
+        "control_beyond_max": max(control) if control else None,
+        "gap_beyond_control_min": (min(gap(beyond, "direct_long")["values"]) if control
+                                   else None),
         "tokens_per_answer": tokens,
         "tokens_longest": {name: t[str(p.test_max)] for name, t in tokens.items()},
         "token_ratio_longest": tokens["scratchpad"][str(p.test_max)]
@@ -370,4 +433,5 @@ def chain_of_thought(ctx, p: ScratchpadTrain):
         "beyond_min": beyond[0],
         "examples": examples,
         "wall_s": wall,
+        DERIVED_STEPS_KEY: loops,
     }

@@ -13,8 +13,9 @@ operations, inside its steps and outside them. From those and the node's real st
 How the pieces fit:
 
 * :func:`dry_params` cuts each step field (:data:`STEP_FIELDS`) to its own small value
-  (6, 7, 8, ...: distinct, so that an optimiser that made 7 steps is known to belong to
-  the loop of the field cut to 7), clamps fields that must stay below them
+  (6, 8, 10, ...: two apart, so that an optimiser that made 8 steps, or 9 for a loop over
+  ``range(steps + 1)``, is known to belong to the loop of the field cut to 8), clamps
+  fields that must stay below them
   (:data:`CLAMPED`) and applies the node's own ``dry_run`` overrides (sample counts that
   would keep a CPU busy for minutes; these are *not* extrapolated, so they are listed in
   the report).
@@ -41,8 +42,8 @@ How the pieces fit:
   speed up: the seconds outside those operators (Python, NumPy, Matplotlib, and the
   operators on tensors that stay on the CPU, such as a data set built row by row; see
   :data:`_ON_DEVICE`), less the path issuing each GPU operator, which the per-operator
-  overhead already prices (:attr:`Tally.lead_s`). Work the meter cannot see, such as a
-  notebook's kernel (another process), stays in the host time at its CPU cost.
+  overhead already prices (:attr:`Tally.lead_s`). A notebook's kernel, another process,
+  meters itself and hands the result to the node's meter (:meth:`StepMeter.absorb`).
 
 The GPU classes' constants are public peak numbers scaled by an efficiency, and the
 per-operator overhead was calibrated against a measured ``full`` run on an H200 (see
@@ -56,7 +57,7 @@ import logging
 import math
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,10 @@ FIRST_CAP = 6
 """The smallest step count a dry run gives a loop: one warm-up step, then timed and counted
 ones (every third is counted). With two evaluations, after steps 3 and 6, an evaluation
 lands in one timed step (the median drops it) and in no counted one."""
+
+CAP_SPACING = 2
+"""How far apart the step fields' dry lengths are: a loop over ``range(steps + 1)`` runs one
+step more than its field, and must still match no other field's length."""
 
 CLAMPED: dict[str, Any] = {"warmup_steps": 1, "evals": 2, "checkpoints": 2, "compile": False}
 """Fields a dry run sets no higher than this: warm-up must fit in the cut loop, periodic
@@ -186,7 +191,8 @@ def dry_params(params: Any, overrides: Mapping[str, Any] | None = None,
     Args:
         params: the profile's parameters (a dataclass; anything else runs unchanged).
         overrides: the node's ``dry_run`` field -> value.
-        first_cap: the step count of the first step field; the next get one more each.
+        first_cap: the step count of the first step field; the next get
+            :data:`CAP_SPACING` more each.
 
     Raises:
         ConfigError: an override names a field the parameters lack.
@@ -212,7 +218,7 @@ def dry_params(params: Any, overrides: Mapping[str, Any] | None = None,
             if full > cap:
                 changes[name] = cap
                 caps[name] = (cap, full)
-            cap += 1
+            cap += CAP_SPACING
     for name, bound in CLAMPED.items():
         value = getattr(params, name, None)
         if name in names and value is not None and type(value) is type(bound) and value > bound:
@@ -568,6 +574,17 @@ def _counter_mode(split_host: bool = False, in_out_s: float = 0.0,
     return OpCounter()
 
 
+_ACTIVE: list[StepMeter] = []
+"""The meters running in this process, innermost last."""
+
+
+def active_meter() -> StepMeter | None:
+    """The innermost :class:`StepMeter` running in this process (``None`` if none): a node
+    that hands work to another process (a notebook's kernel) meters it there and gives
+    the result to this meter (:meth:`StepMeter.absorb`)."""
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
 class StepMeter:
     """Times and counts optimiser steps in this process, through PyTorch's global hooks.
 
@@ -611,6 +628,8 @@ class StepMeter:
         self._peak_reset = False
         self._n_counted = 0
         self.wall_s: float | None = None
+        # what meters in other processes measured while this one waited (absorb)
+        self._absorbed: list[tuple[dict[str, Any], list[int | None]]] = []
 
     def __enter__(self) -> StepMeter:
         from torch.optim.optimizer import (
@@ -633,10 +652,13 @@ class StepMeter:
         self._handle = register_optimizer_step_post_hook(self._post)
         self._pre_handle = register_optimizer_step_pre_hook(self._pre)
         self._started = self._last = time.perf_counter()
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         now = time.perf_counter()
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         if self.count_all and self._counter is not None:
             self.tail = self._segment(-1, 0, now - self._last)
         self._stop_counting()
@@ -713,8 +735,38 @@ class StepMeter:
         return (total.handler_s + total.dispatches * self.overhead_s
                 + seg.calls * self.call_overhead_s)
 
+    def absorb(self, usage: Mapping[str, Any], planned: Sequence[int | None] = ()) -> None:
+        """Take in what a meter in another process measured while this one waited on it
+        (a notebook's kernel, see :func:`genai_report.notebooks.execute_notebook`).
+
+        Its loops join this meter's, after them; its rest joins this meter's rest, and
+        its wall time leaves this meter's own host time (this process only waited).
+
+        Args:
+            usage: the other meter's :meth:`summary`.
+            planned: the full length of each of its loops (``None``: matched to the
+                node's step fields by length, as usual).
+        """
+        planned = list(planned) or [None] * len(usage["loops"])
+        if len(planned) != len(usage["loops"]):
+            raise ValueError(f"{len(planned)} planned lengths for {len(usage['loops'])} loops.")
+        self._absorbed.append((dict(usage), planned))
+
+    def planned_steps(self) -> list[int | None] | None:
+        """Each loop's full length where a meter this one absorbed knew it (``None`` for the
+        others), or ``None`` when nothing was absorbed."""
+        if not self._absorbed:
+            return None
+        return [None] * len(self._params) + [n for _, planned in self._absorbed for n in planned]
+
     def loops(self) -> list[LoopUsage]:
-        """Per optimiser: its size, steps and measured cost per step."""
+        """Per optimiser: its size, steps and measured cost per step (this process's
+        loops, then those of the meters it absorbed)."""
+        return self._own_loops() + [
+            LoopUsage(**{k: math.nan if v is None else v for k, v in u.items()})
+            for usage, _ in self._absorbed for u in usage["loops"]]
+
+    def _own_loops(self) -> list[LoopUsage]:
         out = []
         for loop, (params, steps) in enumerate(zip(self._params, self._steps, strict=True)):
             segs = [s for s in self.segments if s.loop == loop and s.step > 1]
@@ -787,6 +839,15 @@ class StepMeter:
                       + (max(0.0, self.tail.seconds - self._overhead(self.tail))
                          if self.tail is not None else 0.0)
                       + sum(t.op_s for t in between))
+        for usage, _ in self._absorbed:  # this process waited; the other one worked
+            rest.cpu_s = max(0.0, rest.cpu_s - float(usage["wall_s"]))
+            other = usage.get("rest")
+            if other is not None:
+                for name in ("ops", "host_ops", "kernels", "flops", "op_s", "cpu_s", "lead_s"):
+                    setattr(rest, name, getattr(rest, name) + other.get(name, 0))
+            else:  # not counted there: its time outside its loops stays host time
+                rest.cpu_s += max(0.0, float(usage["wall_s"]) - sum(
+                    float(u["measured_s"]) for u in usage["loops"]))
         rest.host_s = max(0.0, rest.cpu_s - rest.op_s)
         return rest
 
@@ -798,10 +859,14 @@ class StepMeter:
 
             peak_gpu = torch.cuda.max_memory_allocated() / 2**20
         rest = self.rest()
-        return {
+        peak_rss = _peak_rss_mib() if self._peak_reset else None
+        for usage, _ in self._absorbed:  # the other process's peak, if higher
+            if usage.get("peak_rss_mib") is not None:
+                peak_rss = max(peak_rss or 0.0, float(usage["peak_rss_mib"]))
+        out = {
             "meter_version": METER_VERSION,
             "wall_s": self.wall_s if self.wall_s is not None else time.perf_counter() - self._started,
-            "peak_rss_mib": _peak_rss_mib() if self._peak_reset else None,
+            "peak_rss_mib": peak_rss,
             "peak_gpu_mib": peak_gpu,
             # what counting cost, taken out of every time above: the handler's own seconds
             # in all, and the calibrated microseconds per operator and per function call
@@ -815,6 +880,10 @@ class StepMeter:
             "loops": [{k: None if isinstance(v, float) and math.isnan(v) else v
                        for k, v in dataclasses.asdict(u).items()} for u in self.loops()],
         }
+        planned = self.planned_steps()
+        if planned is not None:  # loops of another process that knew their full lengths
+            out["planned_steps"] = planned
+        return out
 
 
 @dataclass
@@ -963,12 +1032,14 @@ def gpu_ops(usage: LoopUsage) -> float:
 def full_steps(dry_steps: int, caps: Mapping[str, tuple[int, int]]) -> tuple[int, str | None]:
     """The full-run step count of a loop that made ``dry_steps`` steps in the dry run.
 
-    A loop whose length matches a cut field's dry value (or that value plus one, for
-    ``range(steps + 1)``) runs that field's full value; any other loop was not cut.
+    A loop whose length matches a cut field's dry value (or, failing that, the value plus
+    one, for ``range(steps + 1)``) runs that field's full value; any other loop was not
+    cut.
     """
-    for name, (dry, full) in caps.items():
-        if dry_steps in (dry, dry + 1):
-            return full + (dry_steps - dry), name
+    for extra in (0, 1):
+        for name, (dry, full) in caps.items():
+            if dry_steps == dry + extra:
+                return full + extra, name
     return dry_steps, None
 
 
@@ -982,21 +1053,62 @@ PLANNED_STEPS_KEY = "dry_run_full_steps"
 (each IsoFLOP run's steps follow from its budget): the full step count of each optimiser's
 loop, in the order the loops ran. :func:`estimate` then uses it in place of the caps."""
 
+DERIVED_STEPS_KEY = "dry_run_derived_steps"
+"""A metric a node may return when some loops run a number of steps derived from a step
+field rather than the field itself (a control trained on as many tokens as another model,
+a model trained for as many FLOPs as another): per optimiser loop, in the order the loops
+ran, ``[field, factor]`` for a loop of ``max(1, round(factor * field))`` steps, or ``None``
+for a loop matched to its field by length (:func:`full_steps`). The factor must not depend
+on the cut fields; :func:`estimate` checks each derived loop's dry length against it."""
+
+
+def derived_steps(factor: float, value: int) -> int:
+    """Steps of a loop derived from a step field (:data:`DERIVED_STEPS_KEY`) by ``factor``
+    when that field is ``value``: what the node runs and what the estimate extrapolates."""
+    return max(1, round(factor * value))
+
+
+def _derived_full(node: str, loop: int, dry_steps: int, declared: Any,
+                  caps: Mapping[str, tuple[int, int]]) -> tuple[int, str]:
+    """The full length of loop ``loop`` declared ``[field, factor]``, checked against the
+    ``dry_steps`` it ran."""
+    try:
+        name, factor = declared
+        factor = float(factor)
+    except (TypeError, ValueError):
+        raise ValueError(f"{node}: {DERIVED_STEPS_KEY}[{loop}] must be [field, factor] or "
+                         f"null, got {declared!r}.") from None
+    dry, full = caps.get(name, (None, None))
+    if dry is None:  # the field was not cut: the loop ran its full length
+        return dry_steps, name
+    if derived_steps(factor, dry) != dry_steps:
+        raise ValueError(f"{node}: loop {loop} ran {dry_steps} steps, but {DERIVED_STEPS_KEY} "
+                         f"declares round({factor:g} * {name}) = "
+                         f"{derived_steps(factor, dry)} with {name} = {dry}.")
+    return derived_steps(factor, full), f"{name} x {factor:.3g}"
+
 
 def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, int]],
              overrides: Mapping[str, tuple[Any, Any]], gpu: GPUClass,
-             planned: list[int] | None = None) -> NodeEstimate:
+             planned: list[int | None] | None = None,
+             derived: list[Any] | None = None) -> NodeEstimate:
     """Predict ``node``'s full run from its dry run's :meth:`StepMeter.summary`.
 
-    ``planned`` (the node's :data:`PLANNED_STEPS_KEY` metric) gives each loop's full step
-    count when the node declares them; it must hold one count per loop.
+    ``planned`` (the node's :data:`PLANNED_STEPS_KEY` metric, or the lengths a meter in
+    another process knew, ``planned_steps`` in the usage) gives each loop's full step count
+    where it is not ``None``; ``derived`` (its :data:`DERIVED_STEPS_KEY` metric)
+    tells how loops' lengths follow from a step field. Each must hold one entry per loop.
+
+    Raises:
+        ValueError: a declaration that does not fit the loops the dry run saw.
     """
     wall = float(usage["wall_s"])
     loops = [LoopUsage(**{k: math.nan if v is None else v for k, v in u.items()})
              for u in usage["loops"]]
-    if planned is not None and len(planned) != len(loops):
-        raise ValueError(f"{node} declared {len(planned)} planned loop lengths "
-                         f"({PLANNED_STEPS_KEY}) but ran {len(loops)} optimiser loops.")
+    for key, declared in ((PLANNED_STEPS_KEY, planned), (DERIVED_STEPS_KEY, derived)):
+        if declared is not None and len(declared) != len(loops):
+            raise ValueError(f"{node} declared {len(declared)} loop lengths ({key}) but ran "
+                             f"{len(loops)} optimiser loops.")
     # A loop never counted is costed at the median GPU/CPU ratio of the counted ones.
     ratios = [gpu.step_seconds(gpu_ops(u), u.flops_per_step, _num(u.kernels_per_step))
               / u.cpu_s_per_step
@@ -1008,8 +1120,12 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
     cpu_extra = 0.0
     gpu_loops = 0.0
     for i, u in enumerate(loops):
-        steps, by = (planned[i], PLANNED_STEPS_KEY) if planned is not None else full_steps(
-            u.steps, caps)
+        if planned is not None and planned[i] is not None:
+            steps, by = planned[i], PLANNED_STEPS_KEY
+        elif derived is not None and derived[i] is not None:
+            steps, by = _derived_full(node, i, u.steps, derived[i], caps)
+        else:
+            steps, by = full_steps(u.steps, caps)
         cpu_step = u.cpu_s_per_step if not math.isnan(u.cpu_s_per_step) else (
             u.measured_s / max(1, u.steps - 1))
         if not math.isnan(u.ops_per_step):
@@ -1211,8 +1327,12 @@ def dry_run(
         record = run.records.get(name)
         if record is not None and record.usage is not None:
             dp = cut[name]
-            planned = (record.metrics.get(PLANNED_STEPS_KEY)
-                       if isinstance(record.metrics, dict) else None)
-            report.estimates.append(estimate(name, record.usage, dp.caps, dp.overrides, target,
-                                             planned))
+            metrics = record.metrics if isinstance(record.metrics, dict) else {}
+            try:
+                report.estimates.append(estimate(
+                    name, record.usage, dp.caps, dp.overrides, target,
+                    metrics.get(PLANNED_STEPS_KEY, record.usage.get("planned_steps")),
+                    metrics.get(DERIVED_STEPS_KEY)))
+            except ValueError as exc:  # its declared loop lengths do not fit its loops
+                report.failed[name] = f"{exc} Fix the node's declaration."
     return report

@@ -126,6 +126,10 @@ def execute_notebook(source: Path, target: Path, *, profile: str, device: str,
         max_steps: when above 0, exported as ``GENAI_REPORT_MAX_STEPS`` (see
             :func:`cap_steps`).
 
+    When a :class:`~genai_report.pipeline.dryrun.StepMeter` runs in this process, the
+    kernel is metered as well and the meter absorbs what it measured (see the module's
+    description); the executed notebook is the same either way.
+
     Returns:
         The number of code cells executed.
 

@@ -186,10 +186,11 @@ def _train_seeds(p: ScratchpadTrain, scratchpad: bool, inits: list[int], data_ge
                  progress=None):
     """Train one model per seed as one :class:`~genai_report.training.ensemble.Ensemble`.
 
-    Member ``k`` is the model :func:`_train_one` makes after ``torch.manual_seed(inits[k])``
-    from problems drawn from ``data_gens[k]``: its own initial weights, problems and
-    batches, so its run is that seed's run alone, to the order of floating-point sums.
-    Each step launches one model's kernels for all of them.
+    Member ``k`` is initialised after ``torch.manual_seed(inits[k])`` and trained on
+    problems drawn from ``data_gens[k]``: its own initial weights, problems and batches,
+    so its run is that seed's run alone, to the order of floating-point sums (a test
+    checks it against the loop over seeds this replaced). On the device each step launches
+    one model's kernels for all of them; each member's batch is built on the host.
 
     Returns:
         ``(models, history, tokens)``: the trained GPTs, the
@@ -412,7 +413,7 @@ def chain_of_thought(ctx, p: ScratchpadTrain):
         "gap_beyond": gap(beyond),
         "gap_inside": gap(inside),
         "gap_beyond_control": gap(beyond, "direct_long") if "direct_long" in runs else None,
-        # the control's seeds one by one: longer training helps some more than others
+        # the control's seeds one by one (its spread, beyond the trained lengths)
         "control_beyond_min": min(control) if control else None,
         "control_beyond_max": max(control) if control else None,
         "gap_beyond_control_min": (min(gap(beyond, "direct_long")["values"]) if control

@@ -236,9 +236,10 @@ FUSED_ON_GPU: frozenset[str] = frozenset({"gru", "lstm", "rnn_tanh", "rnn_relu"}
 """Operators that a CPU runs as many small operators but a GPU as one call: PyTorch's
 recurrent layers, which on a CPU loop over the time steps in ATen (about ten operators per
 step and layer, each seen by the counter; an LSTM may already be one oneDNN operator there)
-and on a GPU call cuDNN once forward and once backward. The counter charges such a call one operator each way and every operator of the
-CPU's loop as a kernel launched inside it (:attr:`GPUClass.kernel_us`); cuDNN fuses a time
-step's gates, so it launches fewer kernels than that: an upper bound."""
+and on a GPU call cuDNN once forward and once backward. The counter charges such a call
+one operator each way and every operator of the CPU's loop as a kernel launched inside it
+(:attr:`GPUClass.kernel_us`); cuDNN fuses a time step's gates, so it launches fewer
+kernels than that: an upper bound."""
 
 _FUSED_KEY = "genai_report.dryrun.fused"
 """Key in an autograd node's ``metadata``: the fused call whose forward pass made it."""
@@ -843,8 +844,8 @@ class StepMeter:
             rest.cpu_s = max(0.0, rest.cpu_s - float(usage["wall_s"]))
             other = usage.get("rest")
             if other is not None:
-                for name in ("ops", "host_ops", "kernels", "flops", "op_s", "cpu_s", "lead_s"):
-                    setattr(rest, name, getattr(rest, name) + other.get(name, 0))
+                for f in dataclasses.fields(RestUsage):  # host_s follows from the sums
+                    setattr(rest, f.name, getattr(rest, f.name) + other.get(f.name, 0))
             else:  # not counted there: its time outside its loops stays host time
                 rest.cpu_s += max(0.0, float(usage["wall_s"]) - sum(
                     float(u["measured_s"]) for u in usage["loops"]))

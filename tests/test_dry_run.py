@@ -26,6 +26,8 @@ from genai_report.pipeline.dryrun import (
     estimate,
     full_steps,
     gpu_class,
+    gpu_ops,
+    gpu_step_seconds,
 )
 from genai_report.pipeline.registry import Registry
 
@@ -232,6 +234,42 @@ def test_the_host_path_issuing_gpu_operators_is_not_costed_twice():
     assert old.other_gpu_s == pytest.approx(rest.host_s + gpu.step_seconds(rest.ops, rest.flops))
 
 
+def test_a_steps_operators_on_the_cpu_are_costed_at_their_host_time_not_as_launches():
+    """A batch built row by row from Python stays on the CPU in a GPU run: its operators
+    launch no kernel, and cost a GPU run what they cost here."""
+    model = torch.nn.Linear(16, 16)
+    opt = torch.optim.AdamW(model.parameters())
+
+    def meter_steps(rows: int, count_all: bool = True):
+        with StepMeter(count_all=count_all) as meter:
+            for _ in range(7):
+                batch = torch.zeros(rows, 16)  # (rows, 16), filled row by row
+                for i in range(rows):
+                    batch[i, : i % 16 + 1] = torch.arange(i % 16 + 1.0)
+                loss = model(batch).square().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return meter.loops()[0]
+
+    few, many = meter_steps(2), meter_steps(200)
+    assert many.ops_per_step - few.ops_per_step == 2 * 198  # arange and the copy into a row
+    assert many.host_ops_per_step - few.host_ops_per_step == 2 * 198
+    assert gpu_ops(many) == gpu_ops(few)  # the same model step on the GPU
+    assert many.host_s_per_step > few.host_s_per_step > 0
+    gpu = gpu_class("h100")
+    assert gpu_step_seconds(many, gpu) == pytest.approx(gpu.step_seconds(
+        gpu_ops(many), many.flops_per_step - many.host_flops_per_step) + many.host_s_per_step)
+    est = estimate("n", {"wall_s": 1.0, "loops": [dataclasses.asdict(many)]},
+                   {"steps": (7, 100)}, {}, gpu)
+    assert est.loops[0]["gpu_s_per_step"] == pytest.approx(gpu_step_seconds(many, gpu))
+    assert est.loops[0]["host_ops_per_step"] == many.host_ops_per_step
+    # A metered real run tells no host work apart: it costs what it measured.
+    sampled = meter_steps(200, count_all=False)
+    assert sampled.ops_per_step == many.ops_per_step
+    assert sampled.host_ops_per_step == sampled.host_s_per_step == 0
+
+
 def test_a_counter_that_does_not_split_host_work_tags_nothing():
     """A metered real run's counter counts steps only: no tensor is tagged and no host
     time is split off (that is the dry run's rest)."""
@@ -280,7 +318,8 @@ def test_a_recurrent_layer_is_one_gpu_call_each_way_whatever_its_length(count_al
     est = estimate("n", {"wall_s": 1.0, "loops": [dataclasses.asdict(long)]},
                    {"steps": (7, 1000)}, {}, gpu)
     assert est.loops[0]["gpu_s_per_step"] == pytest.approx(gpu.step_seconds(
-        est.loops[0]["gpu_ops_per_step"], long.flops_per_step, long.kernels_per_step))
+        est.loops[0]["gpu_ops_per_step"], long.flops_per_step - long.host_flops_per_step,
+        long.kernels_per_step) + long.host_s_per_step)
     assert est.loops[0]["kernels_per_step"] == long.kernels_per_step
 
 

@@ -86,12 +86,14 @@ builds C++ for minutes (the compiled path is a GPU path)."""
 DRY_RUN_SUFFIX = "-dry-run"
 """Folder suffix of a kept scratch cache (never a real profile's folder)."""
 
-METER_VERSION = 5
+METER_VERSION = 6
 """What :class:`StepMeter` counts, versioned: a kept scratch cache's entry metered by another
 version is measured again (2: evaluations between steps are no longer charged to steps;
 3: a dry run counts the node's work outside its steps too; 4: and tells the operators that
 a GPU run would keep on the CPU from those it would run on the GPU; 5: and times the host
-path issuing each of the latter, which the per-operator cost already holds)."""
+path issuing each of the latter, which the per-operator cost already holds; 6: a step's
+operators on the CPU and its own host time are told apart from its GPU work as the rest's
+are, and the counter's cost is calibrated as the median of interleaved rounds)."""
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,9 @@ class Tally:
             run holds on the GPU, at most :data:`LEAD_CAP_S` each: the Python and
             dispatcher path that issues it, which a GPU's per-operator cost
             (:attr:`GPUClass.op_overhead_us`) already holds.
+        host_lead_s: the same path before each operator on tensors a GPU run keeps on the
+            CPU (the Python building a batch row by row), at most :data:`LEAD_CAP_S` each.
+            With ``host_op_s``, what those operators cost on any machine.
     """
 
     ops: int = 0
@@ -284,6 +289,7 @@ class Tally:
     host_flops: int = 0
     host_op_s: float = 0.0
     lead_s: float = 0.0
+    host_lead_s: float = 0.0
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(**{f.name: getattr(self, f.name) + getattr(other, f.name)
@@ -345,6 +351,13 @@ class LoopUsage:
             (evaluations), estimated from the counted steps; the node's rest, not steps.
         kernels_per_step: kernels that the step's fused operators (:data:`FUSED_ON_GPU`)
             launch inside them on a GPU, beyond ``ops_per_step``.
+        host_ops_per_step, host_flops_per_step: of ``ops_per_step`` and
+            ``flops_per_step``, the share on tensors a GPU run keeps on the CPU (a batch
+            built row by row; :data:`_ON_DEVICE`). They launch no kernel.
+        host_s_per_step: median seconds a step spends on those operators, their own time
+            and the path issuing each (:attr:`Tally.host_lead_s`): what they cost a GPU run
+            too, in place of a GPU's per-operator cost. The three ``host_`` fields are
+            measured by a dry run only (zero otherwise).
     """
 
     params: int
@@ -357,6 +370,9 @@ class LoopUsage:
     groups: int = 1
     between_steps_s: float = 0.0
     kernels_per_step: float = 0.0
+    host_ops_per_step: float = 0.0
+    host_flops_per_step: float = 0.0
+    host_s_per_step: float = 0.0
 
 
 def _counter_mode(split_host: bool = False, in_out_s: float = 0.0,
@@ -500,6 +516,10 @@ def _counter_mode(split_host: bool = False, in_out_s: float = 0.0,
             self._functions.__exit__(*exc)
             return out
 
+        def resume(self, now: float) -> None:
+            """Count host time between operators from ``now`` on (a meter's hook ended)."""
+            self._left, self._calls_left = now, self.calls
+
         def new_segment(self) -> None:
             """Forget where in a step the last one ended (an optimiser just stepped)."""
             self.in_optimizer = self.after_backward = self.in_eval = False
@@ -553,19 +573,20 @@ def _counter_mode(split_host: bool = False, in_out_s: float = 0.0,
             if split_host:
                 device = (backward or self.in_optimizer or self.module_depth > 0
                           or _on_device(args) or _on_device(kwargs.values()))
+                # the host path that issued it: the seconds since the last operator, less
+                # the counter's way in and out, at most LEAD_CAP_S (views too: the GPU's
+                # per-operator cost was fitted per operator with its views' share)
+                lead = (min(LEAD_CAP_S, max(0.0, entered - self._left - in_out_s
+                                            - (self.calls - self._calls_left) * call_s))
+                        if self._left is not None else 0.0)
                 if device:
                     _tag(out)
-                    if self._left is not None:
-                        # the host path that issued it (views too: the GPU's per-operator
-                        # cost was fitted per operator with its views' share), less the
-                        # counter's own way in and out
-                        lead = (entered - self._left - in_out_s
-                                - (self.calls - self._calls_left) * call_s)
-                        tally.lead_s += min(LEAD_CAP_S, max(0.0, lead))
+                    tally.lead_s += lead
                 else:
                     tally.host_ops += not func.is_view
                     tally.host_op_s += seconds
                     tally.host_flops += flops
+                    tally.host_lead_s += lead
             # this handler's own time, measured; the way in and out of it is calibrated
             self._left = time.perf_counter()
             self._calls_left = self.calls
@@ -723,12 +744,20 @@ class StepMeter:
             self._counter = _counter_mode()
             self._counter.__enter__()
         self._last = time.perf_counter()
+        if self.count_all and self._counter is not None:  # this hook's time is no host work
+            self._counter.resume(self._last)
 
     def _step_seconds(self, seg: Segment) -> float:
         """A segment's step alone: its evaluation and the counter's overhead taken out."""
         if not self.count_all:
             return seg.seconds
         return max(0.0, seg.seconds - seg.other.op_s - self._overhead(seg))
+
+    @staticmethod
+    def _host_seconds(seg: Segment) -> float:
+        """What a counted segment's step spends on operators a GPU run keeps on the CPU
+        (count_all): their own time and the path issuing each."""
+        return seg.step_work.host_op_s + seg.step_work.host_lead_s
 
     def _overhead(self, seg: Segment) -> float:
         """Seconds the counter itself added to a segment."""
@@ -801,6 +830,10 @@ class StepMeter:
                 groups=self._groups[loop],
                 between_steps_s=between,
                 kernels_per_step=counted[0].step_work.kernels if counted else 0.0,
+                host_ops_per_step=counted[0].step_work.host_ops if counted else 0.0,
+                host_flops_per_step=counted[0].step_work.host_flops if counted else 0.0,
+                host_s_per_step=(statistics.median(self._host_seconds(s) for s in segs)
+                                 if self.count_all and segs else 0.0),
             ))
         # An optimiser with no counted step borrows from one of the same size and length
         # (the same model trained for another seed), else it is costed by its CPU time.
@@ -812,6 +845,9 @@ class StepMeter:
                     usage.ops_per_step, usage.flops_per_step = twin.ops_per_step, twin.flops_per_step
                     usage.optimizer_ops = twin.optimizer_ops
                     usage.kernels_per_step = twin.kernels_per_step
+                    usage.host_ops_per_step = twin.host_ops_per_step
+                    usage.host_flops_per_step = twin.host_flops_per_step
+                    usage.host_s_per_step = twin.host_s_per_step
         return out
 
     def rest(self) -> RestUsage | None:
@@ -929,11 +965,16 @@ def _totals(counter: Any) -> tuple[Tally, Tally, int]:
     return dataclasses.replace(counter.step), dataclasses.replace(counter.other), counter.calls
 
 
-def counter_overhead_s(rounds: int = 200) -> tuple[float, float]:
+def counter_overhead_s(rounds: int = 100, repeats: int = 15) -> tuple[float, float]:
     """Seconds the operator counter adds beyond its handler's own measured time, measured on
     this machine now: per operator dispatched (the way into the handler and out of it), and
-    per torch function called (the best of five runs of a small mix of operators, without
-    the counter, with its function half alone and with all of it)."""
+    per torch function called.
+
+    A small mix of operators runs without the counter, under its function half alone and
+    under all of it, in ``repeats`` interleaved rounds after a warm-up; each round gives
+    one value of each cost, and the median is kept. Rounds side by side see the same load
+    (another node on the other core), and the median drops the few that a pause hit.
+    """
     import torch
 
     x = torch.ones(8, 8)
@@ -944,19 +985,23 @@ def counter_overhead_s(rounds: int = 200) -> tuple[float, float]:
             torch.addmm(x, x, x).relu_().view(64).sum()  # 4 calls, 4 operators (1 a view)
         return time.perf_counter() - started
 
-    def best() -> float:
-        run()
-        return min(run() for _ in range(5))
-
-    plain = best()
     counter = _counter_mode()
-    with counter._functions:  # the function mode alone: a call's share
-        calls = best()
-    with counter:
-        both = best()
-    per_call = max(0.0, (calls - plain) / (4 * rounds))
-    handler = counter.step.handler_s / counter.step.dispatches
-    return max(0.0, (both - plain) / (4 * rounds) - per_call - handler), per_call
+    run()
+    with counter:  # warm-up: the first calls through the modes build their caches
+        run()
+    in_out, per_call = [], []
+    for _ in range(repeats):
+        plain = run()
+        with counter._functions:  # the function mode alone: a call's share
+            calls = run()
+        handler_s, dispatches = counter.step.handler_s, counter.step.dispatches
+        with counter:
+            both = run()
+        handler = (counter.step.handler_s - handler_s) / (counter.step.dispatches - dispatches)
+        call = (calls - plain) / (4 * rounds)
+        per_call.append(call)
+        in_out.append((both - plain) / (4 * rounds) - call - handler)
+    return max(0.0, statistics.median(in_out)), max(0.0, statistics.median(per_call))
 
 
 def _cuda_ready() -> bool:
@@ -1023,11 +1068,20 @@ FOREACH_OPS = 12
 
 
 def gpu_ops(usage: LoopUsage) -> float:
-    """Operators a step of ``usage`` dispatches on a GPU: the optimiser's per-parameter
-    loop (how PyTorch steps on a CPU) replaced by its fused kernels."""
+    """Operators a step of ``usage`` dispatches on a GPU: those on the CPU's tensors left
+    out, and the optimiser's per-parameter loop (how PyTorch steps on a CPU) replaced by
+    its fused kernels."""
+    ops = usage.ops_per_step - usage.host_ops_per_step
     if usage.optimizer_ops <= 0:
-        return usage.ops_per_step
-    return usage.ops_per_step - usage.optimizer_ops + FOREACH_OPS * usage.groups
+        return ops
+    return ops - usage.optimizer_ops + FOREACH_OPS * usage.groups
+
+
+def gpu_step_seconds(usage: LoopUsage, gpu: GPUClass) -> float:
+    """Predicted seconds of one step of ``usage`` on ``gpu``: its GPU operators, kernels and
+    FLOPs costed by the class, plus its own host work as the CPU measured it."""
+    return gpu.step_seconds(gpu_ops(usage), usage.flops_per_step - usage.host_flops_per_step,
+                            _num(usage.kernels_per_step)) + usage.host_s_per_step
 
 
 def full_steps(dry_steps: int, caps: Mapping[str, tuple[int, int]]) -> tuple[int, str | None]:
@@ -1111,8 +1165,7 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
             raise ValueError(f"{node} declared {len(declared)} loop lengths ({key}) but ran "
                              f"{len(loops)} optimiser loops.")
     # A loop never counted is costed at the median GPU/CPU ratio of the counted ones.
-    ratios = [gpu.step_seconds(gpu_ops(u), u.flops_per_step, _num(u.kernels_per_step))
-              / u.cpu_s_per_step
+    ratios = [gpu_step_seconds(u, gpu) / u.cpu_s_per_step
               for u in loops if not math.isnan(u.ops_per_step) and u.cpu_s_per_step > 0]
     ratio = statistics.median(ratios) if ratios else 1.0
     est = NodeEstimate(node=node, dry_wall_s=wall, peak_rss_mib=usage.get("peak_rss_mib"),
@@ -1130,7 +1183,7 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
         cpu_step = u.cpu_s_per_step if not math.isnan(u.cpu_s_per_step) else (
             u.measured_s / max(1, u.steps - 1))
         if not math.isnan(u.ops_per_step):
-            gpu_step = gpu.step_seconds(gpu_ops(u), u.flops_per_step, _num(u.kernels_per_step))
+            gpu_step = gpu_step_seconds(u, gpu)
         else:
             gpu_step = cpu_step * ratio
         in_loops += u.measured_s
@@ -1141,6 +1194,7 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
             "cpu_s_per_step": cpu_step, "gpu_s_per_step": gpu_step,
             "ops_per_step": u.ops_per_step, "gpu_ops_per_step": gpu_ops(u),
             "kernels_per_step": _num(u.kernels_per_step),
+            "host_ops_per_step": u.host_ops_per_step, "host_s_per_step": u.host_s_per_step,
             "flops_per_step": u.flops_per_step,
         })
     rest = usage.get("rest")

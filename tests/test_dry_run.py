@@ -350,8 +350,37 @@ def test_estimate_takes_loop_lengths_a_node_planned_over_the_caps():
     est = estimate("n", usage, {}, {"max_steps": (6, 0)}, gpu, planned=[1000, 1250])
     assert [lp["full_steps"] for lp in est.loops] == [1000, 1250]
     assert est.cpu_full_s == pytest.approx(5.0 + (994 + 1244) * 0.2)
-    with pytest.raises(ValueError, match="3 loop lengths.*ran 2"):
+    with pytest.raises(ValueError, match=r"3 loop\(s\) in dry_run_full_steps but ran 2"):
         estimate("n", usage, {}, {}, gpu, planned=[1, 2, 3])
+
+
+def test_estimate_scales_loops_that_stand_for_several_the_overrides_cut():
+    """A node whose dry run trains one seed and one LoRA rank of three each declares which
+    cut fields each loop stands for; the estimate counts the loops it did not run."""
+    gpu = GPU_CLASSES["h100"]
+    loop = {"params": 10, "steps": 6, "cpu_s_per_step": 0.2, "ops_per_step": 100.0,
+            "flops_per_step": 1e9, "measured_s": 1.0}
+    usage = {"wall_s": 5.0, "peak_rss_mib": 100.0, "loops": [loop, loop]}
+    caps = {"steps": (6, 400)}
+    overrides = {"seeds": (1, 3), "ranks": ((4,), (1, 8, 64)), "eval_batches": (1, 20)}
+    plain = estimate("n", usage, caps, overrides, gpu)
+    est = estimate("n", usage, caps, overrides, gpu, repeated=[["seeds"], ["seeds", "ranks"]])
+    step = plain.loops[0]["gpu_s_per_step"]
+    assert [lp["repeats"] for lp in est.loops] == [3, 9]
+    assert est.gpu_full_s - plain.gpu_full_s == pytest.approx((2 + 8) * 400 * step)
+    assert est.cpu_full_s - plain.cpu_full_s == pytest.approx((2 + 8) * 400 * 0.2)
+    assert "seeds: 1/3 (its loops scaled)" in est.not_extrapolated
+    assert "eval_batches: 1/20" in est.not_extrapolated
+    # a field the overrides did not cut ran every time already
+    assert estimate("n", usage, caps, {}, gpu, repeated=[["seeds"], None]).gpu_full_s == (
+        pytest.approx(estimate("n", usage, caps, {}, gpu).gpu_full_s))
+    with pytest.raises(ValueError, match=r"must be a list of field names or null"):
+        estimate("n", usage, caps, overrides, gpu, repeated=["seeds", None])
+    with pytest.raises(ValueError, match="'eval_batches', whose values"):
+        estimate("n", usage, caps, {"eval_batches": ("a", "b")}, gpu,
+                 repeated=[["eval_batches"], None])
+    with pytest.raises(ValueError, match=r"1 loop\(s\) in .* but ran 2"):
+        estimate("n", usage, caps, overrides, gpu, repeated=[None])
 
 
 def test_estimate_extrapolates_a_loop_derived_from_a_step_field():
@@ -371,7 +400,7 @@ def test_estimate_extrapolates_a_loop_derived_from_a_step_field():
         estimate("n", usage, caps, {}, gpu, derived=[None, ["steps", 2.0]])
     with pytest.raises(ValueError, match=r"must be \[field, factor\] or null"):
         estimate("n", usage, caps, {}, gpu, derived=[None, "steps"])
-    with pytest.raises(ValueError, match="1 loop lengths.*ran 2"):
+    with pytest.raises(ValueError, match=r"1 loop\(s\) in .* but ran 2"):
         estimate("n", usage, caps, {}, gpu, derived=[None])
     # a field the dry run did not cut: the loop ran its full length already
     assert estimate("n", usage, {}, {}, gpu, derived=[None, ["steps", 1.5]]).loops[1][

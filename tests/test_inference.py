@@ -317,3 +317,55 @@ def test_masked_demo_blanks_have_their_whole_word_in_the_window():
     with pytest.raises(ValueError, match="whole word|fits"):
         letter_blanks("abcdefghijklmnop" * 4, 16, 5, torch.Generator().manual_seed(0))
 
+
+
+@pytest.mark.parametrize("kind", ["causal", "masked"])
+def test_language_models_trained_together_end_where_each_alone_ends(kind):
+    """inference-masked and inference-tokenization train each kind's seeds as one ensemble
+    (_train_together); each member must end where the model trained alone from its seed,
+    windows and masks ends."""
+    from types import SimpleNamespace
+
+    from genai_report.figures.inference_models import SmallLM, _train_together
+    from genai_report.training.loop import TrainConfig, train
+
+    p = SmallLM(n_layer=1, n_embd=16, block_size=8, batch_size=4, steps=6, warmup_steps=2)
+    ctx = SimpleNamespace(progress=lambda it, total, desc: it)
+    config = GPTConfig(vocab_size=12, block_size=8, n_layer=1, n_head=2, n_embd=16)
+    ids = torch.randint(11, (400,), generator=torch.Generator().manual_seed(0))
+
+    def make(seed):
+        torch.manual_seed(seed)
+        model = GPT(config)
+        return bidirectional(model) if kind == "masked" else model
+
+    def batch(gen, mask_gen):
+        x = ids[torch.randint(len(ids) - 9, (4,), generator=gen)[:, None] + torch.arange(9)]
+        x, y = x[:, :-1].contiguous(), x[:, 1:].contiguous()  # (B, T) each
+        if kind == "masked":
+            inp, y = mask_tokens(x, 11, 11, mask_gen, 0.3)
+            return inp, y
+        return x, y
+
+    models = [make(seed) for seed in (0, 1)]
+    gens = [(torch.Generator().manual_seed(10 + s), torch.Generator().manual_seed(20 + s))
+            for s in (0, 1)]
+
+    def together(ens, step):
+        xs, ys = zip(*(batch(*g) for g in gens), strict=True)
+        return ens(torch.stack(xs), torch.stack(ys))[1]  # (K,)
+
+    _train_together(ctx, models, together, p, p.steps, "together")
+    for seed, model in zip((0, 1), models, strict=True):
+        alone = make(seed)
+        streams = (torch.Generator().manual_seed(10 + seed),
+                   torch.Generator().manual_seed(20 + seed))
+
+        def loss_fn(m, step, streams=streams):
+            return m(*batch(*streams))[1]
+
+        train(alone, loss_fn, TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.warmup_steps,
+                                          weight_decay=0.1))
+        assert not model.training
+        for a, b in zip(model.state_dict().values(), alone.state_dict().values(), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

@@ -138,3 +138,39 @@ def test_greedy_answers_stop_at_the_context():
     assert len(out[0]) <= 3  # 6 + 3 = 9 > 8: the last character is never fed back
     with pytest.raises(ValueError, match="block_size"):
         greedy_answers(model, TOK, ["abcdefghi"], 1)
+
+
+def test_fine_tunes_trained_together_end_where_each_alone_ends(tmp_path):
+    """llms-instruct-runs fine-tunes every seed's control and instructed model as one
+    ensemble; each member must end where the model fine-tuned alone on its stream ends,
+    though the members' packed batches differ in length."""
+    from types import SimpleNamespace
+
+    from genai_report.artifacts.llm_instruct import InstructTune, _finetune
+    from genai_report.training.finetune import load_char_gpt
+
+    torch.manual_seed(0)
+    base = GPT(GPTConfig(vocab_size=TOK.vocab_size, block_size=64, n_layer=1, n_head=2,
+                         n_embd=16))
+    path = tmp_path / "model.pt"
+    torch.save({"config": vars(base.config), "state": base.state_dict(), "chars": TOK.chars},
+               path)
+    ctx = SimpleNamespace(device="cpu", progress=None, input=lambda node, name: path,
+                          generator=lambda offset=0: _gen(120 + offset))
+    p = InstructTune(steps=5, batch_size=3, warmup_steps=1, seeds=2)
+    runs = [(False, 0), (True, 0), (True, 1)]
+    models, tok, hist = _finetune(ctx, p, runs)
+    assert len(hist.member_loss[0]) == len(runs)
+    for (instructed, seed), model in zip(runs, models, strict=True):
+        alone, _ = load_char_gpt(path)
+        gen = ctx.generator(100 + seed)
+
+        def loss_fn(m, step, gen=gen, instructed=instructed):
+            x, y = pack([e.pair(instructed) for e in ins.draw_examples(p.batch_size, gen)], tok)
+            return m(x, y)[1]
+
+        train(alone, loss_fn, TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.warmup_steps,
+                                          min_lr_ratio=p.min_lr_ratio, grad_clip=1.0))
+        assert not model.training
+        for a, b in zip(model.state_dict().values(), alone.state_dict().values(), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

@@ -175,3 +175,57 @@ def test_configs_reject_bad_values_with_clear_errors():
         TextToImageFit(guidance=(0.0, 1.0), chosen_guidance=3.0)
     with pytest.raises(ValueError, match="p_say"):
         ClipFit(p_say=1.5)
+
+
+def test_clip_seeds_trained_together_end_where_each_alone_ends():
+    """digits-clip trains every seed's CLIP as one ensemble, and every supervised twin as
+    another. Each member must follow the run it replaced: its own initial weights,
+    batches, captions and shifts, its own loss, clipped gradient and AdamW update."""
+    from types import SimpleNamespace
+
+    from genai_report.artifacts.multimodal import _shifted, _train_clip_seeds
+    from genai_report.data import digits
+    from genai_report.metrics.fid import DigitsClassifier
+    from genai_report.models.clip import image_config
+    from genai_report.training.loop import TrainConfig, train
+
+    p = ClipFit(steps=8, batch=16, warmup_steps=2, seeds=2, embed_dim=8, text_width=16)
+    ctx = SimpleNamespace(seed=160, progress=None)
+    d = digits.load()
+    x_tr, y_tr = d.x_train[:200], d.y_train[:200]
+    attrs = cap.Attributes.fit(x_tr, y_tr)
+    stroke, lean = attrs.of(x_tr, y_tr)
+    ids = cap.encode_batch(cap.all_captions())  # (90, MAX_LEN)
+    cfg = ClipConfig(embed_dim=p.embed_dim, text_width=p.text_width, text_layers=p.text_layers)
+    train_cfg = TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.warmup_steps,
+                            min_lr_ratio=0.1, weight_decay=p.weight_decay, grad_clip=1.0)
+    clips, sups, clip_hist, _ = _train_clip_seeds(ctx, p, cfg, train_cfg, x_tr, y_tr, ids,
+                                                  stroke, lean, y_tr)
+    assert len(clip_hist.member_loss[0]) == p.seeds
+    for seed in range(p.seeds):
+        gen = torch.Generator().manual_seed(ctx.seed * 100 + seed)
+        torch.manual_seed(ctx.seed * 100 + seed)
+        alone = Clip(cfg)
+
+        def clip_step(m, step, gen=gen):
+            idx = torch.randint(0, len(x_tr), (p.batch,), generator=gen)
+            said = cap.sample_captions(y_tr[idx], stroke[idx], lean[idx], gen, p.p_say)
+            img = m.encode_image(_shifted(x_tr[idx], gen, p.shift))
+            return clip_loss(img, m.encode_text(ids)[said], m.scale(), said)
+
+        train(alone, clip_step, train_cfg)
+        sup_gen = torch.Generator().manual_seed(ctx.seed * 100 + seed)
+        torch.manual_seed(ctx.seed * 100 + seed)
+        sup = DigitsClassifier(image_config(cfg))
+
+        def sup_step(m, step, gen=sup_gen):
+            idx = torch.randint(0, len(x_tr), (p.batch,), generator=gen)
+            cap.sample_captions(y_tr[idx], stroke[idx], lean[idx], gen, p.p_say)
+            return F.cross_entropy(m(_shifted(x_tr[idx], gen, p.shift)), y_tr[idx])
+
+        train(sup, sup_step, train_cfg)
+        for together, ref in ((clips[seed], alone), (sups[seed], sup)):
+            assert not together.training
+            for a, b in zip(together.state_dict().values(), ref.state_dict().values(),
+                            strict=True):
+                torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

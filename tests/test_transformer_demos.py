@@ -186,3 +186,44 @@ def test_a_two_layer_model_learns_to_copy_a_repeat_on_a_tiny_task():
     with torch.no_grad():
         nll = F.cross_entropy(m(x)[:, :-1].transpose(1, 2), x[:, 1:], reduction="none")
     assert float(nll[second].mean()) < float(nll[first].mean()) < math.log(V) + 0.5
+
+
+def test_induction_seeds_trained_together_end_where_each_alone_ends():
+    """transformers-induction trains a depth's seeds as one ensemble; each member must
+    follow the model trained alone from its seed (weights, batches, measurements)."""
+    from types import SimpleNamespace
+
+    import torch.nn.functional as F
+
+    from genai_report.figures.transformers_synthetic import InductionTrain, _train_induction
+    from genai_report.training.loop import TrainConfig, train
+
+    p = InductionTrain(length=16, max_period=8, n_embd=16, steps=12, eval_every=6,
+                       eval_sequences=8, seeds=2)
+    ctx = SimpleNamespace(seed=41, progress=None,
+                          generator=lambda offset=0: torch.Generator().manual_seed(41 + offset))
+    runs = _train_induction(ctx, p, 2)
+    assert [e["step"] for e in runs[0]["evals"]] == [0, 6, 12]
+    for seed, run in enumerate(runs):
+        torch.manual_seed(ctx.seed + 1000 * seed + 2)
+        alone = AttentionOnlyTransformer(AttnOnlyConfig(
+            vocab_size=p.vocab, block_size=p.length, n_layer=2, n_head=p.n_head,
+            n_embd=p.n_embd))
+        gen = ctx.generator(1000 * seed + 1)
+
+        def loss_fn(m, step, gen=gen):
+            x, _, _ = syn.repeated_tokens(p.batch_size, p.vocab, p.length, p.min_period,
+                                          p.max_period, gen, copies="tile")
+            return F.cross_entropy(m(x)[:, :-1].reshape(-1, p.vocab), x[:, 1:].reshape(-1))
+
+        train(alone, loss_fn, TrainConfig(steps=p.steps, lr=p.lr, min_lr_ratio=1.0))
+        x_ev, S_ev, P_ev = syn.repeated_tokens(p.eval_sequences, p.vocab, p.length,
+                                               p.min_period, p.max_period, ctx.generator(7),
+                                               copies="two")
+        with torch.no_grad():
+            _, maps = alone.attention_maps(x_ev)  # (L, B, H, T, T)
+        score = induction_score(maps, S_ev, P_ev)
+        assert run["last"]["induction_score"] == pytest.approx(float(score.max()), abs=1e-4)
+        assert run["n_params"] == alone.num_params()
+        li, hi = run["best"]["layer"], run["best"]["head"]
+        torch.testing.assert_close(run["example_map"], maps[li, 0, hi], atol=1e-4, rtol=1e-4)

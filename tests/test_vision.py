@@ -116,6 +116,46 @@ def test_image_and_pixel_split():
         load_image(16, (400, 0, 128))
 
 
+def test_fields_fitted_together_end_where_each_fit_alone_ends():
+    """fields-fit trains every seed of the Fourier bandwidths at one rate as one ensemble;
+    each member must follow the fit it replaced: the same frequencies and initial weights,
+    its own loss, its own Adam update."""
+    from types import SimpleNamespace
+
+    from genai_report.artifacts.fields import Fields, _fit_group, encodings
+    from genai_report.artifacts.scaling import _eval_steps
+    from genai_report.training.loop import TrainConfig, train
+
+    p = Fields(size=16, width=16, n_features=8, steps=25, sigmas=(1.0, 10.0), lrs=(1e-2,),
+               seeds=2, evals=3)
+    ctx = SimpleNamespace(seed=150, progress=None)
+    img = load_image(p.size, p.crop)  # (S, S, 3)
+    coords = grid(p.size, p.size)  # (S, S, 2)
+    data = {k: (coords[m], img[m]) for k, m in zip(("train", "val", "test"),
+                                                   split_pixels(p.size), strict=True)}
+    fourier = [e for e in encodings(p) if e["encoding"] == "fourier"]
+    fits, _ = _fit_group(ctx, p, fourier, 1e-2, data)
+    assert sorted(fits) == ["fourier-1", "fourier-10"]
+    for enc in fourier:
+        for seed in range(p.seeds):
+            cfg = FieldConfig(encoding="fourier", sigma=enc["sigma"], n_features=p.n_features,
+                              n_freqs=p.n_freqs, width=p.width, depth=p.depth)
+            alone = CoordinateMLP(cfg, _gen(ctx.seed * 1000 + seed))
+            train(alone, lambda m, step: ((m(data["train"][0]) - data["train"][1]) ** 2).mean(),
+                  TrainConfig(steps=p.steps, lr=1e-2, min_lr_ratio=0.1, grad_clip=0.0))
+            curve = fits[enc["name"]]["curves"][seed]
+            steps = [c["step"] for c in curve]  # the evaluations the loop reached, then the end
+            assert steps == [*(s for s in _eval_steps(p.steps, p.evals) if s < p.steps), p.steps]
+            with torch.no_grad():
+                for split, (xs, ys) in data.items():
+                    assert curve[-1][split] == pytest.approx(psnr(alone(xs), ys), abs=1e-3)
+            if seed == 0:
+                model = fits[enc["name"]]["model0"]
+                for a, b in zip(model.state_dict().values(), alone.state_dict().values(),
+                                strict=True):
+                    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
 # ----------------------------------------------------------------------------- ViT
 def _unpatchify(p: torch.Tensor, size: int, ps: int) -> torch.Tensor:
     B, N, _ = p.shape
@@ -187,3 +227,26 @@ def test_shift_and_stratified_order():
     order = stratified_order(y, _gen(0))
     assert sorted(order.tolist()) == list(range(100))
     assert torch.bincount(y[order[:20]], minlength=10).tolist() == [2] * 10
+
+
+@pytest.mark.parametrize("name", ["cnn", "vit"])
+def test_vit_study_models_trained_together_end_where_each_alone_ends(name):
+    """vit-digits trains every size and seed of a model as one ensemble. Each member must
+    end where _fit ends for its seed and set, a set smaller than the batch included (drawn
+    at its own size, the padding masked out of its loss)."""
+    from types import SimpleNamespace
+
+    from genai_report.artifacts.vit import VitStudy, _fit, _fit_together
+
+    p = VitStudy(n_embd=16, channels=8, features=16, steps=12, batch_size=24)
+    ctx = SimpleNamespace(seed=155, progress=None)
+    gen = _gen(5)
+    x = torch.randn(60, 1, 8, 8, generator=gen)  # (N, 1, 8, 8)
+    y = torch.randint(10, (60,), generator=gen)
+    subsets = [(0, x[:60], y[:60]), (1, x[:16], y[:16]), (2, x[10:40], y[10:40])]
+    together, _ = _fit_together(ctx, p, name, 3e-3, subsets)
+    for (seed, xs, ys), model in zip(subsets, together, strict=True):
+        alone, _ = _fit(ctx, p, name, 3e-3, seed, xs, ys)
+        assert not model.training
+        for a, b in zip(model.state_dict().values(), alone.state_dict().values(), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

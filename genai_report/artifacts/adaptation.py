@@ -108,6 +108,7 @@ def _adapt(ctx, p: Adaptation):
     from genai_report.data.text import get_batch, load_corpus, split
     from genai_report.metrics.seeds import over_seeds
     from genai_report.models.lora import apply_lora, merge_lora, trainable_parameters
+    from genai_report.pipeline.dryrun import REPEATS_KEY
     from genai_report.training.finetune import load_char_gpt
     from genai_report.training.loop import TrainConfig, train
 
@@ -180,4 +181,6 @@ def _adapt(ctx, p: Adaptation):
     out = {"base": p.base, "base_params": total, "before": before, "steps": p.steps,
            "tokens": p.steps * p.batch_size * T, "seeds": p.seeds, "methods": methods}
     write_json(ctx, "adaptation.json", {**out, "runs": runs}, indent=None)
-    return out
+    # each loop stands for one per seed (and per rank for LoRA) when a dry run cuts those
+    return {**out, REPEATS_KEY: [["seeds"] if rank is None else ["seeds", "ranks"]
+                                 for _ in range(p.seeds) for _, rank, _ in _methods(p)]}

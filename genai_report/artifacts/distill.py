@@ -99,6 +99,7 @@ def _distill(ctx, p: Distill):
     from genai_report.metrics.scaling import count_parameters
     from genai_report.metrics.seeds import over_seeds
     from genai_report.models.gpt import GPT, GPTConfig
+    from genai_report.pipeline.dryrun import REPEATS_KEY
     from genai_report.training.loop import TrainConfig, train
 
     saved = torch.load(ctx.input(p.teacher, "model.pt"), map_location="cpu")
@@ -163,4 +164,5 @@ def _distill(ctx, p: Distill):
         "train_s": {arm: sum(r["train_s"] for r in runs[arm]) / p.seeds for arm in ARMS},
     }
     write_json(ctx, "distill.json", {**out, "runs": runs}, indent=None)
-    return out
+    # each loop stands for one per seed when a dry run cuts the seeds
+    return {**out, REPEATS_KEY: [["seeds"] for _ in range(p.seeds) for _ in ARMS]}

@@ -135,35 +135,70 @@ def fit_fields(ctx, p: Fields):
         return _fit_fields(ctx, p)
 
 
-def _fit_one(ctx, p: Fields, enc: dict, lr: float, seed: int, data: dict):
+def _fit_group(ctx, p: Fields, encs: list[dict], lr: float, data: dict):
+    """Fit every seed of every encoding in ``encs`` at rate ``lr``, as one
+    :class:`~genai_report.training.ensemble.Ensemble`.
+
+    The encodings must share one architecture (Fourier features of several bandwidths
+    differ only in their frequencies, a buffer). Member ``(encoding, seed)`` draws its
+    frequencies and initial weights from ``ctx.seed * 1000 + seed``, as it would alone, and
+    its loss is its own mean squared error on every training pixel; Adam then updates it
+    as it would update that model alone (a test checks it against a fit of its own).
+
+    Returns:
+        ``(fits, seconds)``: per encoding name, ``{"curves": [...], "model0": ...}``, each
+        seed's PSNR curve (train, validation and test pixels at log-spaced steps) and the
+        seed-0 model; and the training's wall time.
+    """
     import torch
 
     from genai_report.models.fields import CoordinateMLP, FieldConfig, psnr
-    from genai_report.training.loop import TrainConfig, train
+    from genai_report.training.ensemble import Ensemble, train_ensemble
+    from genai_report.training.loop import TrainConfig
 
-    cfg = FieldConfig(encoding=enc["encoding"], sigma=enc["sigma"] or 1.0,
-                      n_features=p.n_features, n_freqs=p.n_freqs, width=p.width,
-                      depth=p.depth)
-    model = CoordinateMLP(cfg, torch.Generator().manual_seed(ctx.seed * 1000 + seed))
+    members, keys = [], []
+    for enc in encs:
+        cfg = FieldConfig(encoding=enc["encoding"], sigma=enc["sigma"] or 1.0,
+                          n_features=p.n_features, n_freqs=p.n_freqs, width=p.width,
+                          depth=p.depth)
+        for seed in range(p.seeds):
+            members.append(CoordinateMLP(cfg, torch.Generator().manual_seed(
+                ctx.seed * 1000 + seed)))
+            keys.append((enc["name"], seed))
+    ensemble = Ensemble(members)
+    k = ensemble.size
     eval_at = set(_eval_steps(p.steps, p.evals))
-    curve: list[dict] = []
+    curves: list[list[dict]] = [[] for _ in members]
+
+    def predict(ens, split: str):
+        x, y = data[split]  # (N, 2), (N, 3)
+        return ens(x.expand(k, *x.shape)), y  # (K, N, 3), (N, 3)
 
     @torch.no_grad()
-    def scores(m) -> dict:
-        return {split: psnr(m(data[split][0]), data[split][1]) for split in ("train", "val",
-                                                                            "test")}
+    def record(ens, step: int) -> None:
+        preds = {split: predict(ens, split) for split in ("train", "val", "test")}
+        for i, curve in enumerate(curves):
+            curve.append({"step": step, **{split: psnr(pred[i], y)
+                                           for split, (pred, y) in preds.items()}})
 
-    def loss_fn(m, step):
-        if step in eval_at:  # the model after `step` updates
-            curve.append({"step": step, **scores(m)})
-        x, y = data["train"]  # (N, 2), (N, 3): every training pixel, every step
-        return ((m(x) - y) ** 2).mean()
+    def loss_fn(ens, step):
+        if step in eval_at:  # the models after `step` updates
+            record(ens, step)
+        pred, y = predict(ens, "train")  # every training pixel, every step
+        return ((pred - y) ** 2).flatten(1).mean(1)  # (K,): each member's own loss
 
-    hist = train(model, loss_fn, TrainConfig(steps=p.steps, lr=lr, min_lr_ratio=0.1,
-                                             grad_clip=0.0), progress=ctx.progress,
-                 record_every=p.steps)
-    curve.append({"step": p.steps, **scores(model)})
-    return model, curve, hist.wall_time_s
+    hist = train_ensemble(ensemble, loss_fn, TrainConfig(steps=p.steps, lr=lr, min_lr_ratio=0.1,
+                                                         grad_clip=0.0),
+                          progress=ctx.progress, record_every=p.steps)
+    record(ensemble, p.steps)
+    ensemble.unstack_into(members)
+    fits: dict[str, dict] = {}
+    for (name, seed), model, curve in zip(keys, members, curves, strict=True):
+        fit = fits.setdefault(name, {"curves": [], "model0": None})
+        fit["curves"].append(curve)
+        if seed == 0:
+            fit["model0"] = model
+    return fits, hist.wall_time_s
 
 
 def _fit_fields(ctx, p: Fields):
@@ -179,17 +214,23 @@ def _fit_fields(ctx, p: Fields):
     # the simplest interpolation of the training grid, for scale: copy the nearest pixel
     near = img[::2, ::2].repeat_interleave(2, 0).repeat_interleave(2, 1)  # (S, S, 3)
     results, renders, train_s = {}, {}, 0.0
+    # Every rate on every seed: one ensemble per rate and architecture (the Fourier
+    # bandwidths share one), so a step updates all those models at once.
+    groups: dict[str, list[dict]] = {}
     for enc in encodings(p):
-        tuning = {}
-        for lr in p.lrs:  # every rate on every seed; the best mean validation PSNR wins
-            curves, model0 = [], None
-            for seed in range(p.seeds):
-                model, curve, secs = _fit_one(ctx, p, enc, lr, seed, data)
-                train_s += secs
-                curves.append(curve)
-                if seed == 0:
-                    model0 = model
-            tuning[lr] = (sum(c[-1]["val"] for c in curves) / p.seeds, model0, curves)
+        groups.setdefault(enc["encoding"], []).append(enc)
+    fitted: dict[str, dict[float, dict]] = {enc["name"]: {} for enc in encodings(p)}
+    for encs in groups.values():
+        for lr in p.lrs:
+            fits, secs = _fit_group(ctx, p, encs, lr, data)
+            train_s += secs
+            for name, fit in fits.items():
+                fitted[name][lr] = fit
+    for enc in encodings(p):
+        tuning = {}  # the best mean validation PSNR over seeds wins
+        for lr, fit in fitted[enc["name"]].items():
+            curves = fit["curves"]
+            tuning[lr] = (sum(c[-1]["val"] for c in curves) / p.seeds, fit["model0"], curves)
         best_lr = max(p.lrs, key=lambda lr: tuning[lr][0])
         _, model, curves = tuning[best_lr]
         with torch.no_grad():
@@ -240,5 +281,4 @@ artifact(
     outputs=("fields.json", "renders.pt"),
     seed=150,
     data=(image_file,),
-    dry_run={"seeds": 1},
 )(fit_fields)

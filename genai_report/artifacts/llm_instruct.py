@@ -66,23 +66,49 @@ def _example(task: str, split: str, inputs: dict):
     return Example(task, phrasings(task)[split][0], x, TASKS[task].solve(x)), split
 
 
-def _finetune(ctx, p: InstructTune, instructed: bool, seed: int):
-    """Fine-tune a fresh copy of ``gpt-char`` on seed ``seed``'s stream of examples."""
+def _finetune(ctx, p: InstructTune, runs: list[tuple[bool, int]]):
+    """Fine-tune a fresh copy of ``gpt-char`` per ``(instructed, seed)`` in ``runs``, all
+    as one :class:`~genai_report.training.ensemble.Ensemble`.
+
+    Run ``(instructed, seed)`` draws seed ``seed``'s stream of examples (the same for both
+    models of a seed) and trains on it with or without the instruction, as it would alone:
+    each member's batch is packed on its own, then padded to the longest member's length
+    (a pad after a sequence's end changes no earlier position, and is no target), and its
+    loss is its own mean (a test checks it against a model fine-tuned on its own).
+
+    Returns:
+        ``(models, tok, history)``: the models in the order of ``runs``, the tokenizer and
+        the :class:`~genai_report.training.ensemble.EnsembleHistory`.
+    """
+    import torch
+    import torch.nn.functional as F
+
     from genai_report.data.instructions import draw_examples
+    from genai_report.training.ensemble import Ensemble, train_ensemble
     from genai_report.training.finetune import load_char_gpt, pack
-    from genai_report.training.loop import TrainConfig, train
+    from genai_report.training.loop import TrainConfig
 
-    model, tok = load_char_gpt(ctx.input("gpt-char", "model.pt"), ctx.device)
-    gen = ctx.generator(100 + seed)  # the same stream for both models of a seed
+    models, gens = [], []
+    for _, seed in runs:
+        model, tok = load_char_gpt(ctx.input("gpt-char", "model.pt"), ctx.device)
+        models.append(model)
+        gens.append(ctx.generator(100 + seed))  # the same stream for both models of a seed
+    pad = int(tok.encode(" ")[0])  # pack's own padding
 
-    def loss_fn(m, step):
-        x, y = pack([e.pair(instructed) for e in draw_examples(p.batch_size, gen)], tok)
-        return m(x.to(ctx.device), y.to(ctx.device))[1]  # x, y: (B, T)
+    def loss_fn(ens, step):
+        batches = [pack([e.pair(instructed) for e in draw_examples(p.batch_size, gen)], tok)
+                   for (instructed, _), gen in zip(runs, gens, strict=True)]  # (B, T_k) each
+        T = max(x.size(1) for x, _ in batches)
+        x = torch.stack([F.pad(x, (0, T - x.size(1)), value=pad) for x, _ in batches])
+        y = torch.stack([F.pad(y, (0, T - y.size(1)), value=-1) for _, y in batches])
+        return ens(x.to(ctx.device), y.to(ctx.device))[1]  # x, y: (K, B, T); (K,)
 
     cfg = TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.warmup_steps,
                       min_lr_ratio=p.min_lr_ratio, grad_clip=1.0)
-    hist = train(model, loss_fn, cfg, progress=ctx.progress)
-    return model, tok, hist
+    ensemble = Ensemble(models)
+    hist = train_ensemble(ensemble, loss_fn, cfg, progress=ctx.progress)
+    ensemble.unstack_into(models)
+    return [m.eval() for m in models], tok, hist
 
 
 @artifact(
@@ -145,24 +171,25 @@ def instruct_runs(ctx, p: InstructTune):
     said = {"pretrained": answers(base, tok, True)}
     valid: dict = {"pretrained": any_task(base, tok, True), "control": [], "instructed": []}
     final_loss: dict = {"control": [], "instructed": []}
-    timing: dict = {"control": [], "instructed": []}
+    kinds = (("control", False), ("instructed", True))
+    runs = [(seed, name, instructed) for seed in range(p.seeds) for name, instructed in kinds]
     with torch_threads(p.threads):
-        for seed in range(p.seeds):
-            for name, instructed in (("control", False), ("instructed", True)):
-                t0 = time.perf_counter()
-                model, tok, hist = _finetune(ctx, p, instructed, seed)
-                timing[name].append(time.perf_counter() - t0)
-                final_loss[name].append(sum(hist.train_loss[-20:]) / len(hist.train_loss[-20:]))
-                runs = {name: score(model, tok, instructed)}
-                valid[name].append(any_task(model, tok, instructed))
-                if name == "control":
-                    runs["control_instructed"] = score(model, tok, True)
-                for m, res in runs.items():
-                    for t in ins.TASKS:
-                        for s in ins.SPLITS:
-                            acc[m][t][s].append(res[t][s])
-                if seed == 0:
-                    said[name] = answers(model, tok, instructed)
+        t0 = time.perf_counter()  # every model of every seed fine-tunes at once
+        models, tok, hist = _finetune(ctx, p, [(instructed, seed) for seed, _, instructed in runs])
+        train_s = time.perf_counter() - t0
+        for i, ((seed, name, instructed), model) in enumerate(zip(runs, models, strict=True)):
+            tail = [losses[i] for losses in hist.member_loss[-20:]]
+            final_loss[name].append(sum(tail) / len(tail))
+            scores = {name: score(model, tok, instructed)}
+            valid[name].append(any_task(model, tok, instructed))
+            if name == "control":
+                scores["control_instructed"] = score(model, tok, True)
+            for m, res in scores.items():
+                for t in ins.TASKS:
+                    for s in ins.SPLITS:
+                        acc[m][t][s].append(res[t][s])
+            if seed == 0:
+                said[name] = answers(model, tok, instructed)
     examples = [{"task": e.task, "instruction": e.instruction, "x": e.x, "answer": e.answer,
                  "split": split, **{m: said[m][i] for m in said}}
                 for i, (e, split) in enumerate(shown)]
@@ -174,6 +201,5 @@ def instruct_runs(ctx, p: InstructTune):
                "control_prompt": shown[0][0].pair(False)[0],
                "instructed_prompt": shown[0][0].pair(True)[0]}
     write_json(ctx, "results.json", results)
-    return {"train_time_s": {k: sum(v) for k, v in timing.items()},
-            "train_time_per_run_s": sum(map(sum, timing.values())) / (2 * p.seeds),
+    return {"train_time_s": train_s, "train_time_per_run_s": train_s / len(runs),
             "final_train_loss": final_loss, "steps": p.steps, "seeds": p.seeds}

@@ -19,6 +19,7 @@ pixels. The judge is ``digits-clip``'s first supervised classifier: it never see
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 from genai_report.artifacts._digits_common import DIGITS
@@ -117,7 +118,6 @@ def retrieval(sim, truth_of_query, ks=RECALL_AT) -> dict:
     outputs=("clip.pt", "judge.pt", "clip.json"),
     seed=160,
     data=DIGITS,
-    dry_run={"seeds": 1},
 )
 def digits_clip(ctx, p: ClipFit):
     """Train CLIP and the supervised classifier per seed; score zero-shot, probe, retrieval."""
@@ -125,10 +125,9 @@ def digits_clip(ctx, p: ClipFit):
 
     from genai_report.data import captions as cap
     from genai_report.data import digits
-    from genai_report.metrics.fid import DigitsClassifier
     from genai_report.metrics.seeds import over_seeds
-    from genai_report.models.clip import Clip, ClipConfig, clip_loss, image_config
-    from genai_report.training.loop import TrainConfig, train
+    from genai_report.models.clip import ClipConfig
+    from genai_report.training.loop import TrainConfig
 
     d = digits.load()
     dev = ctx.device
@@ -145,50 +144,21 @@ def digits_clip(ctx, p: ClipFit):
     prompts = cap.encode_batch([cap.caption(k) for k in range(10)]).to(dev)  # "a zero" ...
     full_te = cap.caption_index(d.y_test, stroke_te, lean_te)  # (N_test,) each image's caption
 
-    runs, first_model, judge = [], None, None
-    for seed in range(p.seeds):
-        gen = torch.Generator().manual_seed(ctx.seed * 100 + seed)
-        torch.manual_seed(ctx.seed * 100 + seed)
-        model = Clip(cfg).to(dev)
-
-        def clip_step(m, step, gen=gen):
-            idx = torch.randint(0, len(x_tr), (p.batch,), generator=gen)
-            said = cap.sample_captions(d.y_train[idx], stroke_tr[idx], lean_tr[idx], gen,
-                                       p.p_say).to(dev)  # (B,) caption indices
-            img = m.encode_image(_shifted(x_tr[idx.to(dev)], gen, p.shift))  # (B, D)
-            txt = m.encode_text(ids)[said]  # (B, D)
-            return clip_loss(img, txt, m.scale(), said)
-
-        hist = train(model, clip_step, train_cfg, progress=ctx.progress, record_every=50)
-        model.eval()
-
-        torch.manual_seed(ctx.seed * 100 + seed)
-        sup = DigitsClassifier(image_config(cfg)).to(dev)
-        sup_gen = torch.Generator().manual_seed(ctx.seed * 100 + seed)  # the same batches
-
-        def sup_step(m, step, gen=sup_gen):
-            idx = torch.randint(0, len(x_tr), (p.batch,), generator=gen)
-            # unused captions: drawn only so that this generator stays in step with CLIP's,
-            # which makes both models see the same images with the same shifts
-            cap.sample_captions(d.y_train[idx], stroke_tr[idx], lean_tr[idx], gen, p.p_say)
-            x = _shifted(x_tr[idx.to(dev)], gen, p.shift)
-            return torch.nn.functional.cross_entropy(m(x), y_tr[idx.to(dev)])
-
-        sup_hist = train(sup, sup_step, train_cfg, progress=ctx.progress, record_every=50)
-        sup.eval()
+    clips, sups, clip_hist, sup_hist = _train_clip_seeds(ctx, p, cfg, train_cfg, x_tr, y_tr,
+                                                         ids, stroke_tr, lean_tr, d.y_train)
+    runs = []
+    for seed, (model, sup) in enumerate(zip(clips, sups, strict=True)):
+        losses = [r[seed] for r in clip_hist.member_loss[-5:]]
         runs.append(_score_clip(model, sup, x_tr, y_tr, x_te, y_te, ids, prompts, full_te,
                                 stroke_te, lean_te, p.probe_c)
-                    | {"seed": seed, "train_s": hist.wall_time_s,
-                       "supervised_train_s": sup_hist.wall_time_s,
-                       "final_loss": sum(hist.train_loss[-5:]) / len(hist.train_loss[-5:]),
+                    | {"seed": seed, "final_loss": sum(losses) / len(losses),
                        "temperature": float(1 / model.scale().detach())})
-        if first_model is None:
-            first_model, judge = model, sup
+    first_model, judge = clips[0], sups[0]
 
     keys = ("zero_shot_accuracy", "supervised_accuracy", "linear_probe_accuracy",
-            "stroke_accuracy", "slant_accuracy", "temperature", "train_s",
-            "supervised_train_s", *(f"{direction}.recall_at_{k}" for direction in
-                                    ("image_to_text", "text_to_image") for k in RECALL_AT))
+            "stroke_accuracy", "slant_accuracy", "temperature",
+            *(f"{direction}.recall_at_{k}" for direction in ("image_to_text", "text_to_image")
+              for k in RECALL_AT))
 
     def value(run, key):
         head, _, tail = key.partition(".")
@@ -208,8 +178,9 @@ def digits_clip(ctx, p: ClipFit):
         "text_to_image": {f"recall_at_{k}": summary[f"text_to_image.recall_at_{k}"] for k in RECALL_AT}
         | {f"chance_at_{k}": runs[0]["text_to_image"][f"chance_at_{k}"] for k in RECALL_AT},
         "temperature": summary["temperature"],
-        "train_s": summary["train_s"],
-        "supervised_train_s": summary["supervised_train_s"],
+        # every seed's model trains at once: the wall time of each ensemble
+        "train_s": clip_hist.wall_time_s,
+        "supervised_train_s": sup_hist.wall_time_s,
         "n_captions": len(texts),
         "n_test": len(y_te),
         "steps": p.steps,
@@ -227,6 +198,101 @@ def digits_clip(ctx, p: ClipFit):
     embedding = _embedding_sample(first_model.to(dev), x_te, y_te, prompts)
     write_json(ctx, "clip.json", {**out, "runs": runs, "embedding": embedding}, indent=None)
     return out
+
+
+@functools.cache
+def _clip_loss_class():
+    """The module class an ensemble of CLIPs trains through: a
+    :class:`~genai_report.models.clip.Clip` whose forward is a training step's contrastive
+    loss (built on first use, so that importing this module does not import torch)."""
+    import torch
+
+    from genai_report.models.clip import clip_loss
+
+    class ClipLoss(torch.nn.Module):
+        def __init__(self, clip):
+            super().__init__()
+            self.clip = clip
+
+        def forward(self, img, said, ids):  # (B, 1, 8, 8), (B,), (captions, MAX_LEN)
+            m = self.clip
+            return clip_loss(m.encode_image(img), m.encode_text(ids)[said], m.scale(), said)
+
+    return ClipLoss
+
+
+def _train_clip_seeds(ctx, p: ClipFit, cfg, train_cfg, x_tr, y_tr, ids, stroke_tr, lean_tr,
+                      y_cpu):
+    """Train every seed's CLIP as one :class:`~genai_report.training.ensemble.Ensemble`, and
+    every seed's supervised twin as another.
+
+    Seed ``s`` initialises both models after ``torch.manual_seed(ctx.seed * 100 + s)`` and
+    draws each model's batches, captions and shifts from its own generator seeded the same,
+    so the twins see the same images with the same shifts, and each member trains as it
+    would alone (a test checks it against a model trained on its own).
+
+    Returns:
+        ``(clips, supervised, clip_history, supervised_history)``, the models in ``eval()``
+        mode, one per seed.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from genai_report.data import captions as cap
+    from genai_report.metrics.fid import DigitsClassifier
+    from genai_report.models.clip import Clip, image_config
+    from genai_report.training.ensemble import Ensemble, train_ensemble
+
+    dev = x_tr.device
+    clips, sups = [], []
+    for seed in range(p.seeds):
+        torch.manual_seed(ctx.seed * 100 + seed)
+        clips.append(Clip(cfg).to(dev))
+        torch.manual_seed(ctx.seed * 100 + seed)
+        sups.append(DigitsClassifier(image_config(cfg)).to(dev))
+
+    def batches(gens, with_captions: bool):
+        """Each member's batch, from its own generator: ``(K, B, 1, 8, 8)`` images, their
+        ``(K, B)`` labels and caption indices."""
+        imgs, labels, said = [], [], []
+        for gen in gens:
+            idx = torch.randint(0, len(x_tr), (p.batch,), generator=gen)
+            # the twin draws the captions too, unused, to stay in step with CLIP's batches
+            said.append(cap.sample_captions(y_cpu[idx], stroke_tr[idx], lean_tr[idx], gen,
+                                            p.p_say).to(dev))  # (B,) caption indices
+            imgs.append(_shifted(x_tr[idx.to(dev)], gen, p.shift))
+            labels.append(y_tr[idx.to(dev)])
+        return torch.stack(imgs), torch.stack(labels), torch.stack(said) if with_captions else None
+
+    def gens():
+        return [torch.Generator().manual_seed(ctx.seed * 100 + s) for s in range(p.seeds)]
+
+    members = [_clip_loss_class()(m) for m in clips]
+    clip_gens = gens()
+    every = ids.expand(p.seeds, *ids.shape)  # (K, captions, MAX_LEN)
+
+    def clip_step(ens, step):
+        img, _, said = batches(clip_gens, True)
+        return ens(img, said, every)  # (K,)
+
+    ensemble = Ensemble(members)
+    clip_hist = train_ensemble(ensemble, clip_step, train_cfg, progress=ctx.progress,
+                               record_every=50)
+    ensemble.unstack_into(members)
+
+    sup_gens = gens()  # the same batches
+
+    def sup_step(ens, step):
+        img, labels, _ = batches(sup_gens, False)
+        logits = ens(img)  # (K, B, 10)
+        return F.cross_entropy(logits.flatten(0, 1), labels.flatten(),
+                               reduction="none").view(p.seeds, -1).mean(1)  # (K,)
+
+    sup_ensemble = Ensemble(sups)
+    sup_hist = train_ensemble(sup_ensemble, sup_step, train_cfg, progress=ctx.progress,
+                              record_every=50)
+    sup_ensemble.unstack_into(sups)
+    return ([m.eval() for m in clips], [m.eval() for m in sups], clip_hist, sup_hist)
 
 
 def _score_clip(model, sup, x_tr, y_tr, x_te, y_te, ids, prompts, full_te, stroke_te, lean_te,

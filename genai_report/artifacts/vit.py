@@ -137,6 +137,53 @@ def _fit(ctx, p: VitStudy, name: str, lr: float, seed: int, x, y):
     return model.eval(), hist.wall_time_s
 
 
+def _fit_together(ctx, p: VitStudy, name: str, lr: float, subsets: list[tuple[int, object, object]]):
+    """:func:`_fit` for every ``(seed, x, y)`` in ``subsets`` at rate ``lr``, as one
+    :class:`~genai_report.training.ensemble.Ensemble`.
+
+    Member ``k`` starts from the weights and draws the batches its seed gives :func:`_fit`,
+    from its own training set; a set smaller than the batch is drawn whole-size, as
+    :func:`_fit` draws it, and padded to the largest member's batch, the padding masked out
+    of its loss. So each member's loss, clipped gradient and AdamW update are its own.
+
+    Returns:
+        ``(models, seconds)``: the trained models (in ``eval()`` mode), in the order of
+        ``subsets``, and the training's wall time.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from genai_report.training.ensemble import Ensemble, train_ensemble
+    from genai_report.training.loop import TrainConfig
+
+    models, gens = [], []
+    for seed, _, _ in subsets:
+        torch.manual_seed(ctx.seed * 1000 + seed)  # initial weights
+        models.append(_make(p, name))
+        gens.append(torch.Generator().manual_seed(ctx.seed * 1000 + seed))  # batches
+    ensemble = Ensemble(models)
+    sizes = [min(p.batch_size, len(y)) for _, _, y in subsets]
+    b = max(sizes)
+    mask = torch.stack([(torch.arange(b) < n).float() for n in sizes])  # (K, b)
+
+    def loss_fn(ens, step):
+        xs, ys = [], []
+        for (_, x, y), n, gen in zip(subsets, sizes, gens, strict=True):
+            ix = F.pad(torch.randint(len(y), (n,), generator=gen), (0, b - n))  # (b,)
+            xs.append(x[ix])
+            ys.append(y[ix])
+        logits = ens(torch.stack(xs))  # (K, b, classes)
+        ce = F.cross_entropy(logits.flatten(0, 1), torch.stack(ys).flatten(),
+                             reduction="none").view(len(models), b)  # (K, b)
+        return (ce * mask).sum(1) / mask.sum(1)  # (K,): each member's own mean
+
+    cfg = TrainConfig(steps=p.steps, lr=lr, weight_decay=p.weight_decay,
+                      warmup_steps=max(1, p.steps // 20), min_lr_ratio=0.1, grad_clip=1.0)
+    hist = train_ensemble(ensemble, loss_fn, cfg, progress=ctx.progress, record_every=p.steps)
+    ensemble.unstack_into(models)
+    return [m.eval() for m in models], hist.wall_time_s
+
+
 def _accuracy(model, x, y) -> float:
     import torch
 
@@ -184,18 +231,22 @@ def _compare(ctx, p: VitStudy):
     runs: dict[str, list[list[dict]]] = {name: [] for name in MODELS}
     kept = {}
     for name in MODELS:
-        for n in sizes:
+        # every size and seed at the chosen rate, as one ensemble (bar the tuning run)
+        last = len(sizes) - 1
+        wanted = [(i, seed) for i in range(len(sizes)) for seed in range(p.seeds)
+                  if (i, seed) != (last, 0)]
+        fitted = {(last, 0): tuning[name]["model"]}
+        if wanted:
+            models, secs = _fit_together(ctx, p, name, chosen[name], [
+                (seed, x_pool[orders[seed][:sizes[i]]], y_pool[orders[seed][:sizes[i]]])
+                for i, seed in wanted])
+            train_s += secs
+            fitted.update(zip(wanted, models, strict=True))
+        kept[name] = fitted[last, 0]
+        for i in range(len(sizes)):
             per_seed = []
             for seed in range(p.seeds):
-                if n == sizes[-1] and seed == 0:  # the tuning run itself
-                    model = tuning[name]["model"]
-                else:
-                    ix = orders[seed][:n]
-                    model, secs = _fit(ctx, p, name, chosen[name], seed, x_pool[ix],
-                                       y_pool[ix])
-                    train_s += secs
-                if n == sizes[-1] and seed == 0:
-                    kept[name] = model
+                model = fitted[i, seed]
                 shifted = [_accuracy(model, shift(d.x_test, dy, dx), d.y_test)
                            for dy, dx in SHIFTS]
                 per_seed.append({"seed": seed, "test_acc": _accuracy(model, d.x_test, d.y_test),
@@ -259,5 +310,4 @@ artifact(
     outputs=("vit.json", "attention.pt"),
     seed=155,
     data=(data_file,),
-    dry_run={"seeds": 1},
 )(compare)

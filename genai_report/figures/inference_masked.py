@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genai_report.figures._inference_common import corpus_file
-from genai_report.figures.inference_models import SmallLM, _train
+from genai_report.figures.inference_models import SmallLM, _train_together
 from genai_report.pipeline import figure
 
 
@@ -163,27 +163,32 @@ def masked(ctx, p: MaskedLM):
             "l2r_bpc_masked", "real_words_causal", "real_words_masked")
     res = {k: [] for k in keys}
     texts, train_s = {}, 0.0
-    for seed in range(p.seeds):
-        models = {}
-        for kind in ("causal", "masked"):
-            torch.manual_seed(ctx.seed + seed)  # the same initial weights for both
+    trained = {}
+    for kind in ("causal", "masked"):  # each kind's seeds as one ensemble
+        models, batches, masks = [], [], []
+        for seed in range(p.seeds):
+            torch.manual_seed(ctx.seed + seed)  # the same initial weights for both kinds
             model = GPT(config).to(dev)
-            if kind == "masked":
-                bidirectional(model)
-            batches = ctx.generator(100 + seed)  # the same windows for both
-            masks = ctx.generator(200 + seed)
+            models.append(bidirectional(model) if kind == "masked" else model)
+            batches.append(ctx.generator(100 + seed))  # the same windows for both kinds
+            masks.append(ctx.generator(200 + seed))
 
-            def loss_fn(m, step, kind=kind, batches=batches, masks=masks):
-                x, y = get_batch(train_ids, p.batch_size, T, batches)  # (B, T)
-                if kind == "causal":
-                    return m(x.to(dev), y.to(dev))[1]
-                inp, tgt = mask_tokens(x, MASK, V, masks, p.mask_rate)
-                tgt[0, 0] = x[0, 0] if (tgt < 0).all() else tgt[0, 0]
-                return m(inp.to(dev), tgt.to(dev))[1]
+        def loss_fn(ens, step, kind=kind, batches=batches, masks=masks):
+            xs, ys = [], []
+            for gen, mask_gen in zip(batches, masks, strict=True):
+                x, y = get_batch(train_ids, p.batch_size, T, gen)  # (B, T)
+                if kind == "masked":
+                    inp, y = mask_tokens(x, MASK, V, mask_gen, p.mask_rate)
+                    y[0, 0] = x[0, 0] if (y < 0).all() else y[0, 0]  # one target at least
+                    x = inp
+                xs.append(x)
+                ys.append(y)
+            return ens(torch.stack(xs).to(dev), torch.stack(ys).to(dev))[1]  # (K,)
 
-            train_s += _train(ctx, model, loss_fn, p, p.steps, f"{kind} seed {seed}")
-            models[kind] = model.eval()
-        causal, mlm = models["causal"], models["masked"]
+        train_s += _train_together(ctx, models, loss_fn, p, p.steps, f"{kind}, {p.seeds} seeds")
+        trained[kind] = models
+    for seed in range(p.seeds):
+        causal, mlm = trained["causal"][seed], trained["masked"][seed]
         with torch.no_grad():
             inp = blanks.clone()
             inp[rows, pos] = MASK

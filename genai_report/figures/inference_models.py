@@ -44,14 +44,23 @@ SMOKE = SmallLM(n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4, ste
                 warmup_steps=1, seeds=2, eval_chars=800, train_chars=20_000)
 
 
-def _train(ctx, model, loss_fn, p: SmallLM, steps: int, desc: str) -> float:
-    """Train with AdamW and cosine decay; returns the loop's wall time."""
-    from genai_report.training.loop import TrainConfig, train
+def _train_together(ctx, models, loss_fn, p: SmallLM, steps: int, desc: str) -> float:
+    """Train several models of one architecture (one per seed) with AdamW and cosine decay,
+    as one :class:`~genai_report.training.ensemble.Ensemble`: ``loss_fn(ensemble, step)``
+    returns each member's loss, ``(K,)``. The trained weights are written back into
+    ``models`` (left in ``eval()`` mode); returns the loop's wall time."""
+    from genai_report.training.ensemble import Ensemble, train_ensemble
+    from genai_report.training.loop import TrainConfig
 
     cfg = TrainConfig(steps=steps, lr=p.lr, warmup_steps=min(p.warmup_steps, steps),
                       weight_decay=0.1)
-    return train(model, loss_fn, cfg, progress=lambda it, total, d: ctx.progress(
-        it, total, desc)).wall_time_s
+    ensemble = Ensemble(models)
+    hist = train_ensemble(ensemble, loss_fn, cfg, progress=lambda it, total, d: ctx.progress(
+        it, total, desc))
+    ensemble.unstack_into(models)
+    for model in models:
+        model.eval()
+    return hist.wall_time_s
 
 
 def _split_text(text: str):
@@ -140,19 +149,21 @@ def tokenization(ctx, p: SmallLM):
     derived = {"char": None, "bpe": ["steps", fpt["char"] / fpt["bpe"]]}
     steps = {"char": p.steps, "bpe": derived_steps(derived["bpe"][1], p.steps)}
     results = {k: {"bpc": [], "train_s": []} for k in data}
-    for seed in range(p.seeds):
-        for kind, (train_ids, val_ids, vocab) in data.items():
+    for kind, (train_ids, val_ids, vocab) in data.items():  # each kind's seeds at once
+        models, gens = [], []
+        for seed in range(p.seeds):
             torch.manual_seed(ctx.seed + seed)
-            model = GPT(config(vocab)).to(ctx.device)
-            gen = ctx.generator(100 + seed)
+            models.append(GPT(config(vocab)).to(ctx.device))
+            gens.append(ctx.generator(100 + seed))
 
-            def loss_fn(m, step, train_ids=train_ids, gen=gen):
-                x, y = get_batch(train_ids, p.batch_size, p.block_size, gen)  # (B, T)
-                return m(x.to(ctx.device), y.to(ctx.device))[1]
+        def loss_fn(ens, step, train_ids=train_ids, gens=gens):
+            xs, ys = zip(*(get_batch(train_ids, p.batch_size, p.block_size, gen)
+                           for gen in gens), strict=True)  # (B, T) each
+            return ens(torch.stack(xs).to(ctx.device), torch.stack(ys).to(ctx.device))[1]
 
-            results[kind]["train_s"].append(
-                _train(ctx, model, loss_fn, p, steps[kind], f"{kind} seed {seed}"))
-            model.eval()
+        results[kind]["train_s"].append(_train_together(
+            ctx, models, loss_fn, p, steps[kind], f"{kind}, {p.seeds} seeds"))
+        for model in models:
             nats, n_chars = heldout_nats(model, val_ids, p.block_size, ctx.device,
                                          weights=weights[kind])
             results[kind]["bpc"].append(nats / n_chars / math.log(2))
@@ -215,4 +226,4 @@ def tokenization(ctx, p: SmallLM):
             "text_ratio": b["train_chars"] / c["train_chars"],
             "embedding_ratio": b["embedding_params"] / c["embedding_params"],
             "threads": torch.get_num_threads(),
-            DERIVED_STEPS_KEY: [derived[kind] for _ in range(p.seeds) for kind in data]}
+            DERIVED_STEPS_KEY: [derived[kind] for kind in data]}

@@ -44,8 +44,20 @@ class InductionTrain:
     threads: int = 1
 
 
-def _train_induction(ctx, p: InductionTrain, n_layer: int, seed: int):
-    """Train one attention-only model; measure it on fixed held-out sequences."""
+def _train_induction(ctx, p: InductionTrain, n_layer: int) -> list[dict]:
+    """Train the ``p.seeds`` attention-only models of ``n_layer`` layers as one
+    :class:`~genai_report.training.ensemble.Ensemble`; measure each on fixed held-out
+    sequences.
+
+    Seed ``s`` initialises its model after ``torch.manual_seed(ctx.seed + 1000 s +
+    n_layer)`` and draws its batches from its own generator, as it would trained alone (a
+    test checks it against a model trained on its own).
+
+    Returns:
+        One run per seed: its measurements along training (``evals``), the phase change's
+        step and width, the last measurement, its best head and that head's map on one
+        held-out sequence.
+    """
     import math
 
     import torch
@@ -54,39 +66,62 @@ def _train_induction(ctx, p: InductionTrain, n_layer: int, seed: int):
     from genai_report.data.synthetic import copy_masks, repeated_tokens
     from genai_report.metrics.incontext import induction_score
     from genai_report.models.small_transformers import AttentionOnlyTransformer, AttnOnlyConfig
-    from genai_report.training.loop import TrainConfig, train
+    from genai_report.training.ensemble import Ensemble, train_ensemble
+    from genai_report.training.loop import TrainConfig
 
-    torch.manual_seed(ctx.seed + 1000 * seed + n_layer)  # initial weights
-    model = AttentionOnlyTransformer(AttnOnlyConfig(
-        vocab_size=p.vocab, block_size=p.length, n_layer=n_layer, n_head=p.n_head,
-        n_embd=p.n_embd))
-    gen = ctx.generator(1000 * seed + 1)
+    models, gens = [], []
+    for seed in range(p.seeds):
+        torch.manual_seed(ctx.seed + 1000 * seed + n_layer)  # initial weights
+        models.append(AttentionOnlyTransformer(AttnOnlyConfig(
+            vocab_size=p.vocab, block_size=p.length, n_layer=n_layer, n_head=p.n_head,
+            n_embd=p.n_embd)))
+        gens.append(ctx.generator(1000 * seed + 1))
+    ensemble = Ensemble(models)
+    k = ensemble.size
     x_ev, S_ev, P_ev = repeated_tokens(p.eval_sequences, p.vocab, p.length, p.min_period,
                                        p.max_period, ctx.generator(7), copies="two")
     first, second = copy_masks(S_ev, P_ev, p.length)  # (B, T-1) each
 
-    def loss_fn(m, step):
-        x, _, _ = repeated_tokens(p.batch_size, p.vocab, p.length, p.min_period,
-                                  p.max_period, gen, copies="tile")
-        logits = m(x)  # (B, T, V)
-        return F.cross_entropy(logits[:, :-1].reshape(-1, p.vocab), x[:, 1:].reshape(-1))
+    def loss_fn(ens, step):
+        x = torch.stack([repeated_tokens(p.batch_size, p.vocab, p.length, p.min_period,
+                                         p.max_period, gen, copies="tile")[0]
+                         for gen in gens])  # (K, B, T)
+        logits = ens(x)  # (K, B, T, V)
+        return F.cross_entropy(logits[:, :, :-1].reshape(-1, p.vocab),
+                               x[:, :, 1:].reshape(-1),
+                               reduction="none").view(k, -1).mean(1)  # (K,)
 
-    def evaluate(m):
-        logits, maps = m.attention_maps(x_ev)  # (B, T, V), (L, B, H, T, T)
-        nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), x_ev[:, 1:],
-                              reduction="none")  # (B, T-1)
-        score = induction_score(maps, S_ev, P_ev)  # (L, H)
-        return {"first_copy_loss": float(nll[first].mean()),
-                "second_copy_loss": float(nll[second].mean()),
-                "induction_score": float(score.max()), "scores": score.tolist()}
+    def evaluate(ens):
+        logits, maps = ens.call("attention_maps", x_ev.expand(k, *x_ev.shape))
+        # (K, B, T, V), (K, L, B, H, T, T)
+        out = []
+        for i in range(k):
+            nll = F.cross_entropy(logits[i, :, :-1].transpose(1, 2), x_ev[:, 1:],
+                                  reduction="none")  # (B, T-1)
+            score = induction_score(maps[i], S_ev, P_ev)  # (L, H)
+            out.append({"first_copy_loss": float(nll[first].mean()),
+                        "second_copy_loss": float(nll[second].mean()),
+                        "induction_score": float(score.max()), "scores": score.tolist()})
+        return {"members": out}
 
     with torch.no_grad():
-        evals = [{"step": 0, **evaluate(model.eval())}]
+        before = evaluate(ensemble.eval())["members"]
     cfg = TrainConfig(steps=p.steps, lr=p.lr, eval_every=p.eval_every, min_lr_ratio=1.0)
-    hist = train(model, loss_fn, cfg, eval_fn=evaluate, progress=ctx.progress)
-    evals += [{"step": s, **m} for s, m in hist.evals]
+    hist = train_ensemble(ensemble, loss_fn, cfg, eval_fn=evaluate, progress=ctx.progress)
+    ensemble.unstack_into(models)
+    return [_induction_run(p, model, [{"step": 0, **before[i]}]
+                           + [{"step": s, **m["members"][i]} for s, m in hist.evals], x_ev)
+            | {"chance_loss": math.log(p.vocab),
+               "example": {"period": int(S_ev[0]), "start": int(P_ev[0])}}
+            for i, model in enumerate(models)]
+
+
+def _induction_run(p: InductionTrain, model, evals: list[dict], x_ev) -> dict:
+    """One trained model's run: the phase change (the interval over which the second-copy
+    loss falls fastest, and how long the fall takes), its best head and that head's map."""
+    import torch
+
     last = evals[-1]
-    # the phase change: the interval over which the second-copy loss falls fastest
     drops = [evals[i - 1]["second_copy_loss"] - evals[i]["second_copy_loss"]
              for i in range(1, len(evals))]
     i_fast = 1 + max(range(len(drops)), key=drops.__getitem__) if drops else 0
@@ -102,10 +137,8 @@ def _train_induction(ctx, p: InductionTrain, n_layer: int, seed: int):
         _, maps = model.attention_maps(x_ev[:1])  # (L, 1, H, T, T)
     li, hi = divmod(int(torch.tensor(last["scores"]).argmax()), p.n_head)
     return {"evals": evals, "phase_step": evals[i_fast]["step"], "phase_width": width,
-            "last": last,
-            "best": {"layer": li, "head": hi}, "example_map": maps[li, 0, hi],
-            "n_params": model.num_params(), "chance_loss": math.log(p.vocab),
-            "example": {"period": int(S_ev[0]), "start": int(P_ev[0])}}
+            "last": last, "best": {"layer": li, "head": hi}, "example_map": maps[li, 0, hi],
+            "n_params": model.num_params()}
 
 
 @figure(
@@ -147,7 +180,7 @@ def induction(ctx, p: InductionTrain):
     from genai_report.plotting import save_figure
 
     with _threads(p.threads):
-        runs = {n: [_train_induction(ctx, p, n, s) for s in range(p.seeds)] for n in (2, 1)}
+        runs = {n: _train_induction(ctx, p, n) for n in (2, 1)}
     _, S_ev, P_ev = repeated_tokens(p.eval_sequences, p.vocab, p.length, p.min_period,
                                     p.max_period, ctx.generator(7), copies="two")
     uniform = uniform_induction_score(S_ev, P_ev, p.length)

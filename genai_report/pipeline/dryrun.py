@@ -35,8 +35,10 @@ How the pieces fit:
   cuDNN call, counts as one operator forward and one backward; its loop's operators count
   as kernels launched inside the call.
 * :func:`estimate` models a GPU step as ``ops * op_overhead + kernels * kernel_launch +
-  flops / sustained_flops``:
-  small models such as ours are bound by launching kernels, not by arithmetic. The
+  flops / sustained_flops + host``:
+  small models such as ours are bound by launching kernels, not by arithmetic. ``ops``
+  leaves out the step's operators on tensors a GPU run keeps on the CPU (a batch built
+  row by row), which launch nothing; ``host`` is what those took here. The
   node's rest (data, sampling, evaluation, plotting) is costed the same way for the
   operators a GPU run would run on the GPU, plus its host time, which a GPU does not
   speed up: the seconds outside those operators (Python, NumPy, Matplotlib, and the
@@ -1049,7 +1051,8 @@ class NodeEstimate:
         other_gpu_s: the same work on the GPU class: its host time (outside any operator)
             as it is, its operators and FLOPs costed like a step's. A dry run metered by a
             meter that did not count it (version 2) leaves it at ``other_s``.
-        not_extrapolated: fields cut by the node's overrides, ``name: dry/full``.
+        not_extrapolated: fields cut by the node's overrides, ``name: dry/full`` (marked
+            where the loops they repeat are scaled back up, :data:`REPEATS_KEY`).
     """
 
     node: str
@@ -1117,6 +1120,46 @@ for a loop matched to its field by length (:func:`full_steps`). The factor must 
 on the cut fields; :func:`estimate` checks each derived loop's dry length against it."""
 
 
+REPEATS_KEY = "dry_run_repeated_over"
+"""A metric a node may return when its ``dry_run`` overrides cut how many times some loops
+run (fewer seeds, fewer LoRA ranks) because even a few full-size steps of each would keep
+a CPU busy too long: per optimiser loop, in the order the loops ran, the cut fields it
+stands for (``["seeds", "ranks"]``: the full run trains one such loop per seed and rank),
+or ``None``. :func:`estimate` scales such a loop by each field's full count over its dry
+count (a number, or a sequence's length), so the loops it did not run are counted; a
+field the overrides did not cut counts once."""
+
+
+def _count(value: Any) -> int:
+    """How many runs a field's value makes: its length if a sequence, else the number."""
+    if isinstance(value, (list, tuple)):
+        return len(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise TypeError(type(value).__name__)
+
+
+def _repeats(node: str, loop: int, declared: Any,
+             overrides: Mapping[str, tuple[Any, Any]]) -> float:
+    """How many full-run loops loop ``loop`` stands for (:data:`REPEATS_KEY`)."""
+    if declared is None:
+        return 1.0
+    if not isinstance(declared, (list, tuple)) or not all(isinstance(f, str) for f in declared):
+        raise ValueError(f"{node}: {REPEATS_KEY}[{loop}] must be a list of field names or "
+                         f"null, got {declared!r}.")
+    factor = 1.0
+    for name in declared:
+        if name not in overrides:
+            continue  # not cut: the dry run ran every one of them
+        dry, full = overrides[name]
+        try:
+            factor *= _count(full) / _count(dry)
+        except (TypeError, ZeroDivisionError):
+            raise ValueError(f"{node}: {REPEATS_KEY}[{loop}] names '{name}', whose values "
+                             f"{dry!r} (dry) and {full!r} (full) count no runs.") from None
+    return factor
+
+
 def derived_steps(factor: float, value: int) -> int:
     """Steps of a loop derived from a step field (:data:`DERIVED_STEPS_KEY`) by ``factor``
     when that field is ``value``: what the node runs and what the estimate extrapolates."""
@@ -1146,13 +1189,16 @@ def _derived_full(node: str, loop: int, dry_steps: int, declared: Any,
 def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, int]],
              overrides: Mapping[str, tuple[Any, Any]], gpu: GPUClass,
              planned: list[int | None] | None = None,
-             derived: list[Any] | None = None) -> NodeEstimate:
+             derived: list[Any] | None = None,
+             repeated: list[Any] | None = None) -> NodeEstimate:
     """Predict ``node``'s full run from its dry run's :meth:`StepMeter.summary`.
 
     ``planned`` (the node's :data:`PLANNED_STEPS_KEY` metric, or the lengths a meter in
     another process knew, ``planned_steps`` in the usage) gives each loop's full step count
     where it is not ``None``; ``derived`` (its :data:`DERIVED_STEPS_KEY` metric)
-    tells how loops' lengths follow from a step field. Each must hold one entry per loop.
+    tells how loops' lengths follow from a step field, and ``repeated`` (its
+    :data:`REPEATS_KEY` metric) which loops stand for several that the overrides cut. Each
+    must hold one entry per loop.
 
     Raises:
         ValueError: a declaration that does not fit the loops the dry run saw.
@@ -1160,16 +1206,21 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
     wall = float(usage["wall_s"])
     loops = [LoopUsage(**{k: math.nan if v is None else v for k, v in u.items()})
              for u in usage["loops"]]
-    for key, declared in ((PLANNED_STEPS_KEY, planned), (DERIVED_STEPS_KEY, derived)):
+    for key, declared in ((PLANNED_STEPS_KEY, planned), (DERIVED_STEPS_KEY, derived),
+                          (REPEATS_KEY, repeated)):
         if declared is not None and len(declared) != len(loops):
-            raise ValueError(f"{node} declared {len(declared)} loop lengths ({key}) but ran "
+            raise ValueError(f"{node} declared {len(declared)} loop(s) in {key} but ran "
                              f"{len(loops)} optimiser loops.")
+    scaled = {name for names in (repeated or ()) if isinstance(names, (list, tuple))
+              for name in names}
     # A loop never counted is costed at the median GPU/CPU ratio of the counted ones.
     ratios = [gpu_step_seconds(u, gpu) / u.cpu_s_per_step
               for u in loops if not math.isnan(u.ops_per_step) and u.cpu_s_per_step > 0]
     ratio = statistics.median(ratios) if ratios else 1.0
     est = NodeEstimate(node=node, dry_wall_s=wall, peak_rss_mib=usage.get("peak_rss_mib"),
-                       not_extrapolated=[f"{k}: {d}/{f}" for k, (d, f) in overrides.items()])
+                       not_extrapolated=[
+                           f"{k}: {d}/{f}" + (" (its loops scaled)" if k in scaled else "")
+                           for k, (d, f) in overrides.items()])
     in_loops = 0.0
     cpu_extra = 0.0
     gpu_loops = 0.0
@@ -1180,6 +1231,7 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
             steps, by = _derived_full(node, i, u.steps, derived[i], caps)
         else:
             steps, by = full_steps(u.steps, caps)
+        repeats = _repeats(node, i, repeated[i], overrides) if repeated is not None else 1.0
         cpu_step = u.cpu_s_per_step if not math.isnan(u.cpu_s_per_step) else (
             u.measured_s / max(1, u.steps - 1))
         if not math.isnan(u.ops_per_step):
@@ -1187,10 +1239,11 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
         else:
             gpu_step = cpu_step * ratio
         in_loops += u.measured_s
-        cpu_extra += (steps - u.steps) * cpu_step
-        gpu_loops += steps * gpu_step
+        cpu_extra += (repeats * steps - u.steps) * cpu_step
+        gpu_loops += repeats * steps * gpu_step
         est.loops.append({
             "params": u.params, "dry_steps": u.steps, "full_steps": steps, "field": by,
+            "repeats": repeats,
             "cpu_s_per_step": cpu_step, "gpu_s_per_step": gpu_step,
             "ops_per_step": u.ops_per_step, "gpu_ops_per_step": gpu_ops(u),
             "kernels_per_step": _num(u.kernels_per_step),
@@ -1387,7 +1440,7 @@ def dry_run(
                 report.estimates.append(estimate(
                     name, record.usage, dp.caps, dp.overrides, target,
                     metrics.get(PLANNED_STEPS_KEY, record.usage.get("planned_steps")),
-                    metrics.get(DERIVED_STEPS_KEY)))
-            except ValueError as exc:  # its declared loop lengths do not fit its loops
+                    metrics.get(DERIVED_STEPS_KEY), metrics.get(REPEATS_KEY)))
+            except ValueError as exc:  # its declarations do not fit its loops
                 report.failed[name] = f"{exc} Fix the node's declaration."
     return report

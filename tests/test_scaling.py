@@ -308,6 +308,58 @@ def test_distill_settings_are_validated():
         Distill(teacher="t", seeds=0)
 
 
+def test_distilled_and_hard_label_students_trained_together_end_where_each_alone_ends(
+        tmp_path):
+    """scaling-distill trains every seed's two students as one ensemble; each must end
+    where the student trained alone on its arm's targets, seed's weights and batches ends."""
+    import json
+    from types import SimpleNamespace
+
+    from genai_report.artifacts.distill import Distill, _distill, soft_target_loss
+    from genai_report.data.text import CharTokenizer, get_batch, load_corpus, split
+    from genai_report.training.loop import TrainConfig, train
+
+    tok = CharTokenizer.from_text(load_corpus(corpus_file()))
+    torch.manual_seed(0)
+    teacher = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=1, n_head=2,
+                            n_embd=16)).eval()
+    path = tmp_path / "model.pt"
+    torch.save({"config": vars(teacher.config), "state": teacher.state_dict(),
+                "chars": tok.chars}, path)
+    p = Distill(teacher="t", n_embd=16, steps=6, batch_size=4, warmup_steps=1, seeds=1,
+                evals=3, eval_batches=2)
+    ctx = SimpleNamespace(seed=53, device="cpu", progress=None,
+                          input=lambda node, name: path,
+                          output=lambda name: tmp_path / name)
+    out = _distill(ctx, p)
+    runs = json.loads((tmp_path / "distill.json").read_text())["runs"]
+    train_ids, val_ids = split(tok.encode(load_corpus(corpus_file())), p.val_fraction)
+    val_gen = torch.Generator().manual_seed(1234)
+    val = [get_batch(val_ids, p.batch_size, 16, val_gen) for _ in range(p.eval_batches)]
+    for arm in ("hard", "soft"):
+        torch.manual_seed(ctx.seed * 100)
+        alone = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=1, n_head=1,
+                              n_embd=16))
+        gen = torch.Generator().manual_seed(ctx.seed * 100)
+
+        def loss_fn(m, step, gen=gen, arm=arm):
+            x, y = get_batch(train_ids, p.batch_size, 16, gen)
+            logits, hard = m(x, y)
+            if arm == "hard":
+                return hard
+            with torch.no_grad():
+                target = teacher(x)[0]  # (B, T, V)
+            return soft_target_loss(logits, target, p.temperature)
+
+        train(alone, loss_fn, TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.warmup_steps,
+                                          min_lr_ratio=0.1, weight_decay=0.0, grad_clip=1.0))
+        with torch.no_grad():
+            expected = float(torch.stack([alone(x, y)[1] for x, y in val]).mean())
+        assert runs[arm][0]["val_loss"] == pytest.approx(expected, abs=1e-4)
+        assert runs[arm][0]["curve"][-1]["step"] == p.steps
+    assert out["final"]["hard"]["mean"] == pytest.approx(runs["hard"][0]["val_loss"])
+
+
 # -- adaptation (LoRA against full fine-tuning) ----------------------------------------------
 def test_arithmetic_domain_mixes_widths_and_keeps_its_splits_apart():
     from genai_report.artifacts.adaptation import arithmetic_text

@@ -7,7 +7,8 @@ next-character distribution to the student's, both softened by a temperature ``T
 scaled by ``T^2`` so the gradients keep their size. The soft target says, at every position,
 how plausible *each* character is, which the one-hot label does not.
 
-:func:`distill` trains the same student twice per seed, from the same initial weights and on
+:func:`distill` trains the same student twice per seed (every student at once, as one
+:class:`~genai_report.training.ensemble.Ensemble`), from the same initial weights and on
 the same batches: once on the corpus's next characters (``hard``) and once on the teacher's
 distributions over the same windows (``soft``), for the same number of steps. Both are
 scored by the same held-out cross-entropy against the true next characters, at log-spaced
@@ -99,8 +100,8 @@ def _distill(ctx, p: Distill):
     from genai_report.metrics.scaling import count_parameters
     from genai_report.metrics.seeds import over_seeds
     from genai_report.models.gpt import GPT, GPTConfig
-    from genai_report.pipeline.dryrun import REPEATS_KEY
-    from genai_report.training.loop import TrainConfig, train
+    from genai_report.training.ensemble import Ensemble, train_ensemble
+    from genai_report.training.loop import TrainConfig
 
     saved = torch.load(ctx.input(p.teacher, "model.pt"), map_location="cpu")
     tok = CharTokenizer(saved["chars"])
@@ -119,38 +120,59 @@ def _distill(ctx, p: Distill):
 
     config = GPTConfig(vocab_size=tok.vocab_size, block_size=T, n_layer=p.n_layer,
                        n_head=max(1, p.n_embd // p.head_dim), n_embd=p.n_embd)
-    eval_at = _eval_steps(p.steps, p.evals)
-    runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+    # Every seed's two students train at once, as one ensemble. Seed s's students start
+    # from the same weights and draw the same batches (generators seeded alike), each
+    # member its own, as it would alone.
+    members, gens, keys = [], [], []
     for seed in range(p.seeds):
         torch.manual_seed(ctx.seed * 100 + seed)
         init = GPT(config).state_dict()  # the same initial weights in both arms
         for arm in ARMS:
             student = GPT(config)
             student.load_state_dict(init)
-            student.to(dev)
-            data_gen = torch.Generator().manual_seed(ctx.seed * 100 + seed)  # same batches
-            curve: list[dict] = []
+            members.append(student.to(dev))
+            gens.append(torch.Generator().manual_seed(ctx.seed * 100 + seed))  # same batches
+            keys.append((arm, seed))
+    k = len(members)
+    soft = [i for i, (arm, _) in enumerate(keys) if arm == "soft"]
+    eval_at = _eval_steps(p.steps, p.evals)
+    curves: list[list[dict]] = [[] for _ in members]
 
-            def loss_fn(m, step, arm=arm, data_gen=data_gen, curve=curve):
-                if step in eval_at:  # the model after `step` updates
-                    m.eval()
-                    curve.append({"step": step, "val_loss": val_loss(m)})
-                    m.train()
-                x, y = get_batch(train_ids, p.batch_size, T, data_gen)  # (B, T) each
-                x, y = x.to(dev), y.to(dev)
-                logits, hard = m(x, y)  # (B, T, V), scalar
-                if arm == "hard":
-                    return hard
-                with torch.no_grad():
-                    target, _ = teacher(x)  # (B, T, V)
-                return soft_target_loss(logits, target, p.temperature)
+    @torch.no_grad()
+    def record(ens, step: int) -> None:
+        """Every member's mean loss over the fixed validation batches."""
+        total = torch.zeros(k)
+        for x, y in val_batches:
+            total += ens(x.expand(k, *x.shape).to(dev), y.expand(k, *y.shape).to(dev))[1].cpu()
+        for curve, loss in zip(curves, (total / len(val_batches)).tolist(), strict=True):
+            curve.append({"step": step, "val_loss": loss})
 
-            cfg = TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.warmup_steps,
-                              min_lr_ratio=0.1, weight_decay=0.0, grad_clip=1.0)
-            hist = train(student, loss_fn, cfg, progress=ctx.progress, record_every=100)
-            curve.append({"step": p.steps, "val_loss": val_loss(student)})
-            runs[arm].append({"seed": seed, "val_loss": curve[-1]["val_loss"],
-                              "curve": curve, "train_s": hist.wall_time_s})
+    def loss_fn(ens, step):
+        if step in eval_at:  # the models after `step` updates
+            ens.eval()
+            record(ens, step)
+            ens.train()
+        xs, ys = zip(*(get_batch(train_ids, p.batch_size, T, gen) for gen in gens), strict=True)
+        x, y = torch.stack(xs).to(dev), torch.stack(ys).to(dev)  # (K, B, T) each
+        logits, hard = ens(x, y)  # (K, B, T, V), (K,)
+        with torch.no_grad():
+            target, _ = teacher(x[soft].flatten(0, 1))  # (S * B, T, V)
+        target = target.view(len(soft), *logits.shape[1:])  # (S, B, T, V)
+        losses = list(hard.unbind())
+        for j, i in enumerate(soft):
+            losses[i] = soft_target_loss(logits[i], target[j], p.temperature)
+        return torch.stack(losses)  # (K,)
+
+    cfg = TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.warmup_steps,
+                      min_lr_ratio=0.1, weight_decay=0.0, grad_clip=1.0)
+    ensemble = Ensemble(members)
+    hist = train_ensemble(ensemble, loss_fn, cfg, progress=ctx.progress, record_every=100)
+    ensemble.eval()
+    record(ensemble, p.steps)
+    runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+    for (arm, seed), curve in zip(keys, curves, strict=True):  # seeds in order, per arm
+        runs[arm].append({"seed": seed, "val_loss": curve[-1]["val_loss"], "curve": curve,
+                          "train_s": hist.wall_time_s / k})  # its share of the training
     final = {arm: over_seeds([r["val_loss"] for r in runs[arm]]) for arm in ARMS}
     gap = over_seeds([h["val_loss"] - s["val_loss"]
                       for h, s in zip(runs["hard"], runs["soft"], strict=True)])
@@ -164,5 +186,4 @@ def _distill(ctx, p: Distill):
         "train_s": {arm: sum(r["train_s"] for r in runs[arm]) / p.seeds for arm in ARMS},
     }
     write_json(ctx, "distill.json", {**out, "runs": runs}, indent=None)
-    # each loop stands for one per seed when a dry run cuts the seeds
-    return {**out, REPEATS_KEY: [["seeds"] for _ in range(p.seeds) for _ in ARMS]}
+    return out

@@ -705,7 +705,7 @@ artifact(
     deps=RUNS,
     seed=53,
     data=(corpus_file,),
-    dry_run={"seeds": 2, "eval_batches": 1},
+    dry_run={"eval_batches": 1},
 )(distill)
 
 

@@ -9,6 +9,7 @@ from genai_report.artifacts.emergence import (
     _rows,
     _score,
     encode,
+    encode_rows,
     in_field,
 )
 from genai_report.data.tasks import addition_examples
@@ -40,13 +41,41 @@ def test_training_rows_put_each_example_where_the_evaluation_does_and_target_onl
     assert targets.tolist() == x[0, 9:13].tolist()
 
 
+def test_training_rows_are_the_rows_built_one_by_one():
+    """_rows encodes every row in one pass; the rows are those the row-by-row loop built."""
+    p = AdditionWidths(32, max_digits=4, train_examples=200)
+    x, y = _rows(p, 200, torch.Generator().manual_seed(3))
+    gen = torch.Generator().manual_seed(3)  # the reference: the same draws, row by row
+    per_width = -(-200 // p.max_digits)
+    examples = [in_field(ex, p.max_digits) for k in range(1, p.max_digits + 1)
+                for ex in addition_examples(k, per_width, "train", gen)]
+    order = torch.randperm(len(examples), generator=gen)[:200].tolist()
+    for row, i in enumerate(order):
+        prompt, answer = examples[i]
+        ids = encode("\n" + prompt + answer)
+        assert x[row].tolist() == ids.tolist()
+        a0 = 1 + len(prompt)
+        expected = torch.full_like(ids, -1)
+        expected[a0 - 1: a0 - 1 + len(answer)] = ids[a0: a0 + len(answer)]
+        assert y[row].tolist() == expected.tolist()
+
+
+def test_encode_rows_is_encode_of_each_row_and_refuses_what_it_cannot_encode():
+    rows = ["\n12+34=64", "\n99+01=00"]
+    assert encode_rows(rows).tolist() == [encode(r).tolist() for r in rows]
+    with pytest.raises(ValueError, match="one length"):
+        encode_rows(["12+3=", "1+3="])
+    with pytest.raises(ValueError, match=r"\['x'\] are not in the vocabulary"):
+        encode_rows(["12+3=", "1x+3="])
+
+
 def test_in_field_pads_the_operands_and_keeps_the_sum():
     assert in_field(("7+5=", "21"), 3) == ("007+005=", "2100")
 
 
 def test_score_exact_match_is_the_product_of_digit_hits():
-    tests = {1: [("3+4=", "70"), ("2+2=", "40")]}
-    full = torch.stack([encode("\n" + q + a) for q, a in tests[1]])  # (2, 7)
+    full = encode_rows(["\n3+4=70", "\n2+2=40"])  # (2, 7)
+    tests = {1: (full, len("3+4="))}
 
     class Oracle(torch.nn.Module):
         """Knows every next character, but gets the second example's last digit wrong."""
@@ -93,9 +122,12 @@ def _alone(ctx, p: AdditionWidths, seed: int) -> dict:
     model = GPT(GPTConfig(vocab_size=len(VOCAB), block_size=3 * p.max_digits + 4,
                           n_layer=p.n_layer, n_head=p.n_head, n_embd=p.n_embd))
     x_all, y_all = _rows(p, p.train_examples, gen)
-    tests = {k: [in_field(ex, p.max_digits) for ex in
-                 addition_examples(k, p.n_eval, "held_out", ctx.generator(7 + k))]
-             for k in range(1, p.max_digits + 1)}
+    tests = {}
+    for k in range(1, p.max_digits + 1):
+        examples = [in_field(ex, p.max_digits) for ex in
+                    addition_examples(k, p.n_eval, "held_out", ctx.generator(7 + k))]
+        tests[k] = (torch.stack([encode("\n" + q + a) for q, a in examples]),
+                    len(examples[0][0]))
     checkpoints, curve = set(_eval_steps(p.steps, p.evals)), []
 
     def loss_fn(m, step):

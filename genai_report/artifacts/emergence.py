@@ -69,6 +69,32 @@ def encode(text: str):
     return torch.tensor([VOCAB.index(c) for c in text], dtype=torch.long)
 
 
+def encode_rows(texts: list[str]):
+    """Strings of one length over :data:`VOCAB` -> ids ``(len(texts), length)``, in one
+    pass over their bytes (a data set of hundreds of thousands of rows, encoded row by row,
+    would cost millions of small host operators).
+
+    Raises:
+        ValueError: when the strings differ in length or hold a character not in VOCAB.
+    """
+    import numpy as np
+    import torch
+
+    if not texts:
+        return torch.zeros(0, 0, dtype=torch.long)
+    length = len(texts[0])
+    if any(len(t) != length for t in texts):
+        raise ValueError("encode_rows needs strings of one length.")
+    table = np.full(256, -1, dtype=np.int64)
+    table[[ord(c) for c in VOCAB]] = np.arange(len(VOCAB))
+    data = "".join(texts).encode("ascii", errors="replace")
+    ids = table[np.frombuffer(data, dtype=np.uint8)].reshape(len(texts), length)
+    if (ids < 0).any():
+        bad = sorted({c for t in texts for c in t if c not in VOCAB})
+        raise ValueError(f"Characters {bad} are not in the vocabulary {VOCAB!r}.")
+    return torch.from_numpy(ids)
+
+
 def train_widths(ctx, p: AdditionWidths) -> dict:
     """Train ``p.seeds`` GPTs of one size; score every width at every checkpoint."""
     if not p.active:
@@ -112,15 +138,12 @@ def _rows(p: AdditionWidths, n: int, gen):
     examples = [in_field(ex, p.max_digits) for k in range(1, p.max_digits + 1)
                 for ex in tasks.addition_examples(k, per_width, "train", gen)]
     order = torch.randperm(len(examples), generator=gen)[:n].tolist()
-    width = 3 * p.max_digits + 4  # the longest "\n" + prompt + answer
-    x = torch.full((n, width), VOCAB.index("\n"), dtype=torch.long)
-    y = torch.full((n, width), -1, dtype=torch.long)
-    for row, i in enumerate(order):
-        prompt, answer = examples[i]
-        ids = encode("\n" + prompt + answer)
-        x[row, : len(ids)] = ids
-        a0 = 1 + len(prompt)  # the first answer character's position
-        y[row, a0 - 1: a0 - 1 + len(answer)] = ids[a0: a0 + len(answer)]
+    # one layout for every problem (in_field): "\n" + prompt + answer fills the row
+    prompt, answer = (len(part) for part in examples[0])
+    x = encode_rows(["\n" + examples[i][0] + examples[i][1] for i in order])  # (n, T)
+    y = torch.full_like(x, -1)
+    a0 = 1 + prompt  # the first answer character's position
+    y[:, a0 - 1: a0 - 1 + answer] = x[:, a0: a0 + answer]
     return x, y
 
 
@@ -146,9 +169,11 @@ def _train_seeds(ctx, p: AdditionWidths) -> list[dict]:
                                     n_layer=p.n_layer, n_head=p.n_head,
                                     n_embd=p.n_embd)).to(ctx.device))
         rows.append(_rows(p, p.train_examples, gens[-1]))  # (N, T) inputs and targets
-    tests = {k: [in_field(ex, p.max_digits) for ex in
-                 tasks.addition_examples(k, p.n_eval, "held_out", ctx.generator(7 + k))]
-             for k in range(1, p.max_digits + 1)}
+    tests = {}  # width -> (held-out rows "\n" + prompt + answer, encoded once; prompt length)
+    for k in range(1, p.max_digits + 1):
+        examples = [in_field(ex, p.max_digits) for ex in
+                    tasks.addition_examples(k, p.n_eval, "held_out", ctx.generator(7 + k))]
+        tests[k] = (encode_rows(["\n" + q + a for q, a in examples]), len(examples[0][0]))
     n_params = models[0].num_params()
     checkpoints = set(_eval_steps(p.steps, p.evals))
     curves: list[list[dict]] = [[] for _ in models]
@@ -185,18 +210,19 @@ def _train_seeds(ctx, p: AdditionWidths) -> list[dict]:
 def _score(model, step: int, tests: dict, device) -> dict:
     """Per-digit accuracy ``p``, accuracy at each answer position, and exact match per width.
 
-    Teacher-forced, like :func:`genai_report.data.tasks.score_answers`: an answer is an exact
-    match when every one of its digits is the model's greedy choice given the right digits
-    before it, which is what greedy decoding produces.
+    ``tests`` maps each width ``k`` to ``(ids, prompt_len)``: the held-out rows ``"\n" +
+    prompt + answer``, encoded once ``(N, L)``, and the prompt's length. Teacher-forced,
+    like :func:`genai_report.data.tasks.score_answers`: an answer is an exact match when
+    every one of its digits is the model's greedy choice given the right digits before it,
+    which is what greedy decoding produces.
     """
     import torch
 
     model.eval()
     by_k = {}
     with torch.no_grad():
-        for k, examples in tests.items():
-            prompt_len = len(examples[0][0])
-            ids = torch.stack([encode("\n" + q + a) for q, a in examples]).to(device)  # (N, L)
+        for k, (ids, prompt_len) in tests.items():
+            ids = ids.to(device)  # (N, L)
             logits = model(ids[:, :-1])[0]  # (N, L-1, V)
             start = 1 + prompt_len  # the first answer digit's position
             # the k + 1 digits of the sum (least significant first); the rest are zeros

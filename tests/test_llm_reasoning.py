@@ -105,7 +105,8 @@ def test_draw_and_encode_problems():
             assert (x[r, L:] == ar.PAD).all() and (y[r, L - 1:] == -1).all()
             assert (y[r, :n_prompt - 1] == -1).all()
             assert torch.equal(y[r, n_prompt - 1:L - 1], x[r, n_prompt:L])
-            assert pos[r, :L].tolist() == [i + off for i in ids]
+            assert pos[r, :L].tolist() == [i + off for i in ids] and (pos[r, L:] == 0).all()
+        assert x.dtype == y.dtype == pos.dtype == torch.long
 
 
 def test_params_are_validated():

@@ -155,6 +155,10 @@ def encode_problems(problems: Sequence[Problem], *, scratchpad: bool, base: int 
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pad a batch of problems into tensors for training.
 
+    The rows are laid out in Python lists and become tensors in one call each (a batch
+    built row by row into tensors costs several small host operators per problem, at
+    every training step).
+
     Args:
         problems: from :func:`draw_problems`.
         scratchpad: which target to write.
@@ -167,16 +171,16 @@ def encode_problems(problems: Sequence[Problem], *, scratchpad: bool, base: int 
     """
     rows = [format_addition(a, b, scratchpad=scratchpad, base=base) for a, b, _ in problems]
     T = max(len(t) for t, _, _ in rows)
-    B = len(rows)
-    x = torch.full((B, T), PAD, dtype=torch.long)
-    y = torch.full((B, T), -1, dtype=torch.long)
-    pos = torch.zeros(B, T, dtype=torch.long)
-    for r, ((toks, ids, n_prompt), (_, _, off)) in enumerate(zip(rows, problems, strict=True)):
+    xs, ys, ps = [], [], []
+    for (toks, ids, n_prompt), (_, _, off) in zip(rows, problems, strict=True):
         L = len(toks)
-        x[r, :L] = torch.tensor([STOI[t] for t in toks])
-        y[r, n_prompt - 1:L - 1] = x[r, n_prompt:L]  # position t predicts token t + 1
-        pos[r, :L] = torch.tensor(ids) + off
-    return x, y, pos
+        x = [STOI[t] for t in toks]
+        xs.append(x + [PAD] * (T - L))
+        # position t predicts token t + 1, from the first target token on
+        ys.append([-1] * (n_prompt - 1) + x[n_prompt:] + [-1] * (T - L + 1))
+        ps.append([i + off for i in ids] + [0] * (T - L))
+    return (torch.tensor(xs, dtype=torch.long), torch.tensor(ys, dtype=torch.long),
+            torch.tensor(ps, dtype=torch.long))
 
 
 def decode(ids: Sequence[int]) -> str:

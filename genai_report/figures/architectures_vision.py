@@ -223,6 +223,7 @@ def vit_accuracy(ctx, p: Plain):
         "gap_first": gap[0]["mean"], "gap_last": gap[-1]["mean"],
         "gap_narrows": gap[-1]["mean"] < gap[0]["mean"],
         "cnn_wins_smallest_every_seed": all(v > 0 for v in gap[0]["values"]),
+        "gap_last_min": min(gap[-1]["values"]),  # the CNN's smallest lead over seeds
         "param_ratio": rec["models"]["vit"]["params"] / rec["models"]["cnn"]["params"],
         "vit_gain": vit[-1]["test_acc"]["mean"] - vit[0]["test_acc"]["mean"],
         "cnn_gain": cnn[-1]["test_acc"]["mean"] - cnn[0]["test_acc"]["mean"],

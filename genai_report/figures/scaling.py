@@ -771,6 +771,10 @@ def distillation(ctx, p: Fits):
             / max(hard["sd"], soft["sd"], 1e-12),
             "soft_wins_every_seed": all(v > 0 for v in rec["gap_hard_minus_soft"]["values"]),
             "size_ratio": rec["teacher_params"] / rec["student_params"],
+            # a soft-target step adds the teacher's forward pass (about 2N FLOPs per token)
+            # to the student's forward and backward (about 6N): its cost over a hard-label
+            # step's
+            "soft_step_flops_ratio": 1 + 2 * rec["teacher_params"] / (6 * rec["student_params"]),
             "gap_by_step": [{"step": t, "gap": float(g)} for t, g in zip(steps, gap,
                                                                          strict=True)]}
 

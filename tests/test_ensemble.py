@@ -210,3 +210,24 @@ def test_tied_weights_stay_tied_in_the_ensemble_and_in_its_members():
     for m, f in zip(members, fresh, strict=True):
         assert f.lm_head.weight is f.wte.weight
         torch.testing.assert_close(f.wte.weight, m.wte.weight + 1.0)
+
+
+def test_dropout_draws_each_members_own_masks_when_asked_and_is_refused_otherwise():
+    """A member with dropout draws noise inside the ensemble's vmap: refused by default
+    (noise is drawn outside), and with randomness="different" each member gets its own
+    masks, while evaluation (no dropout) is each member's own forward."""
+    torch.manual_seed(0)
+    member = nn.Sequential(nn.Linear(4, 64), nn.Dropout(0.5), nn.Linear(64, 1))
+    x = torch.randn(2, 8, 4, generator=torch.Generator().manual_seed(1))  # (K, B, 4)
+    with pytest.raises(RuntimeError, match="randomness"):
+        Ensemble([member, member])(x)
+    ens = Ensemble([member, member], randomness="different")
+    a, b = ens(x[:1].expand(2, 8, 4))  # the same input to both members
+    assert not torch.equal(a, b)  # their own masks
+    ens.eval()
+    a, b = ens(x[:1].expand(2, 8, 4))
+    member.eval()
+    torch.testing.assert_close(a, member(x[0]))
+    torch.testing.assert_close(b, a)
+    with pytest.raises(ValueError, match="randomness must be one of"):
+        Ensemble([member], randomness="same")

@@ -74,7 +74,8 @@ def _finetune(ctx, p: InstructTune, runs: list[tuple[bool, int]]):
     models of a seed) and trains on it with or without the instruction, as it would alone:
     each member's batch is packed on its own, then padded to the longest member's length
     (a pad after a sequence's end changes no earlier position, and is no target), and its
-    loss is its own mean (a test checks it against a model fine-tuned on its own).
+    loss is its own mean (a test checks it against a model fine-tuned on its own). Where
+    the base has dropout, each member draws its own masks.
 
     Returns:
         ``(models, tok, history)``: the models in the order of ``runs``, the tokenizer and
@@ -105,7 +106,8 @@ def _finetune(ctx, p: InstructTune, runs: list[tuple[bool, int]]):
 
     cfg = TrainConfig(steps=p.steps, lr=p.lr, warmup_steps=p.warmup_steps,
                       min_lr_ratio=p.min_lr_ratio, grad_clip=1.0)
-    ensemble = Ensemble(models)
+    # gpt-char's dropout (full profile) draws each member's own masks
+    ensemble = Ensemble(models, randomness="different")
     hist = train_ensemble(ensemble, loss_fn, cfg, progress=ctx.progress)
     ensemble.unstack_into(models)
     return [m.eval() for m in models], tok, hist

@@ -60,17 +60,28 @@ class Ensemble(nn.Module):
         members: the models, all of the same class and shapes (each initialised as it
             would be on its own). Their parameters are copied; :meth:`unstack_into`
             writes the trained ones back.
+        randomness: what a random operator inside the members does (``torch.func.vmap``'s
+            flag): ``"error"`` refuses one (noise is drawn outside, each member's from its
+            own generator, so a member's run is its run alone); ``"different"`` lets each
+            member draw its own, from the global generator (dropout in a model trained
+            with it: each member's masks are its own, its run matches its run alone in
+            distribution, not draw for draw).
 
     Calling the ensemble runs every member's ``forward`` at once: each tensor argument
     carries the member axis first, ``(K, ...)``, and so does each output.
     :meth:`call` runs another method the same way.
     """
 
-    def __init__(self, members: Sequence[nn.Module]):
+    RANDOMNESS = ("error", "different")
+
+    def __init__(self, members: Sequence[nn.Module], randomness: str = "error"):
         super().__init__()
         members = list(members)
         if len(members) < 1:
             raise ValueError("An ensemble needs at least one member.")
+        if randomness not in self.RANDOMNESS:
+            raise ValueError(f"randomness must be one of {self.RANDOMNESS}, got {randomness!r}.")
+        self.randomness = randomness
         shapes = [{k: tuple(v.shape) for k, v in m.state_dict().items()} for m in members]
         odd = [i for i, s in enumerate(shapes) if type(members[i]) is not type(members[0])
                or s != shapes[0]]
@@ -118,8 +129,9 @@ class Ensemble(nn.Module):
         """Every member's ``method(*args)`` at once.
 
         Tensor arguments carry the member axis first, ``(K, ...)``; other values go to
-        every member as they are. The method must be deterministic given its inputs:
-        draw noise outside (each member's from its own generator) and pass it in.
+        every member as they are. The method must be deterministic given its inputs (draw
+        noise outside, each member's from its own generator, and pass it in), unless the
+        ensemble was made with ``randomness="different"``.
         """
         module = _Method(self._template, method)
 
@@ -127,7 +139,8 @@ class Ensemble(nn.Module):
             return torch.func.functional_call(module, state, a)
 
         dims = tuple(0 if isinstance(a, torch.Tensor) else None for a in args)
-        return torch.func.vmap(one, in_dims=(0, *dims))(self._state("module."), *args)
+        return torch.func.vmap(one, in_dims=(0, *dims), randomness=self.randomness)(
+            self._state("module."), *args)
 
     def forward(self, *args: Any) -> Any:
         """Every member's ``forward`` at once (see :meth:`call`)."""

@@ -8,11 +8,15 @@ from genai_report.artifacts.emergence import (
     AdditionWidths,
     _rows,
     _score,
-    encode,
     encode_rows,
     in_field,
 )
 from genai_report.data.tasks import addition_examples
+
+
+def encode(text: str) -> torch.Tensor:
+    """One row's ids, character by character: the reference encode_rows must match."""
+    return torch.tensor([VOCAB.index(c) for c in text], dtype=torch.long)
 
 
 def test_addition_examples_of_every_width_are_right_and_the_splits_never_meet():
@@ -92,7 +96,7 @@ def test_score_exact_match_is_the_product_of_digit_hits():
 def test_a_size_outside_the_profile_and_bad_settings():
     with pytest.raises(ValueError, match="max_digits"):
         AdditionWidths(32, max_digits=10)
-    assert encode("12+3=").tolist() == [1, 2, 10, 3, 11]
+    assert encode_rows(["12+3="]).tolist() == [[1, 2, 10, 3, 11]]
 
 
 class _Ctx:

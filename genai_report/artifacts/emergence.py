@@ -62,13 +62,6 @@ class AdditionWidths:
             raise ValueError("seeds must be >= 1 and evals >= 2.")
 
 
-def encode(text: str):
-    """Characters of :data:`VOCAB` -> a 1-D tensor of ids."""
-    import torch
-
-    return torch.tensor([VOCAB.index(c) for c in text], dtype=torch.long)
-
-
 def encode_rows(texts: list[str]):
     """Strings of one length over :data:`VOCAB` -> ids ``(len(texts), length)``, in one
     pass over their bytes (a data set of hundreds of thousands of rows, encoded row by row,

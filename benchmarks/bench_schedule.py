@@ -15,7 +15,6 @@ chain. It trains nothing and takes a second; ``bench_chapter.py`` measures a rea
 from __future__ import annotations
 
 import argparse
-import heapq
 import sys
 from pathlib import Path
 
@@ -24,25 +23,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CHAPTERS = ("transformers", "families", "scaling", "applications", "llms", "inference",
             "ethics", "multimodal")
-
-
-def simulate(nodes, seconds: dict[str, float], jobs: int) -> float:
-    """Wall time of a list scheduler that offers ``nodes`` (in this order) to ``jobs``
-    workers, starting the first ready one whenever a worker is free."""
-    deps = {n.name: [d for d in n.deps if d in seconds] for n in nodes}
-    pending = [n.name for n in nodes]
-    done: dict[str, float] = {}
-    running: list[tuple[float, str]] = []  # (finish time, name), a heap
-    now = 0.0
-    while pending or running:
-        ready = [n for n in pending if all(d in done for d in deps[n])]
-        while ready and len(running) < jobs:
-            name = ready.pop(0)
-            pending.remove(name)
-            heapq.heappush(running, (now + seconds[name], name))
-        now, name = heapq.heappop(running)
-        done[name] = now
-    return now
 
 
 def main() -> None:
@@ -70,8 +50,8 @@ def main() -> None:
         chain = max(schedule.bottom_levels(order, seconds).values())
         ranked = schedule.critical_path_first(order, seconds)
         for jobs in args.jobs or [2, 4]:
-            print(f"{chapter:14s} {jobs:4d} {simulate(order, seconds, jobs):11.0f} "
-                  f"{simulate(ranked, seconds, jobs):9.0f} "
+            print(f"{chapter:14s} {jobs:4d} {schedule.simulate(order, seconds, jobs):11.0f} "
+                  f"{schedule.simulate(ranked, seconds, jobs):9.0f} "
                   f"{sum(seconds.values()) / jobs:10.0f} {chain:7.0f}")
 
 

@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
               f"({sum(t for t, _, _ in parts) / 60:.1f} min): loops "
               f"{sum(lp for _, lp, _ in parts):.0f} s, rest {sum(r for _, _, r in parts):.0f} s; "
               f"{over} node(s) over {budget:.0f} s; dry run wall {data.get('dry_run_wall_s')} s")
+        plan = data.get("schedule")
+        if plan:  # estimate files from before the schedule have none
+            print(f"     with {plan['jobs']} nodes at once on the GPU: {plan['predicted_s']:.0f} s "
+                  f"({plan['predicted_s'] / 60:.1f} min; list schedule {plan['wall_s']:.0f} s, "
+                  f"longest chain {plan['chain_s']:.0f} s, GPU busy {plan['busy_s']:.0f} s)")
     print(f"\n# Slowest {args.top} nodes in new, and what moved (seconds)")
     print(f"{'node':38} {'old':>7} {'new':>7} {'loops':>7} {'rest':>7}  {'rest old':>8}")
     rows = sorted(new["nodes"].items(), key=lambda kv: -kv[1]["gpu_full_s"])

@@ -43,7 +43,7 @@ from genai_report.pipeline import (
     resolve_settings,
 )
 from genai_report.pipeline.archive import CACHE_URL_ENV
-from genai_report.pipeline.dryrun import DEFAULT_GPU, GPU_CLASSES, dry_run
+from genai_report.pipeline.dryrun import DEFAULT_GPU, GPU_CLASSES, GPU_JOBS, dry_run
 from genai_report.pipeline.profiles import DEVICES, validate_profile
 from genai_report.pipeline.registry import NODE_PACKAGES
 from genai_report.pipeline.runner import EXECUTORS
@@ -175,6 +175,9 @@ def _parser() -> argparse.ArgumentParser:
     p_fig.add_argument("--gpu", default=DEFAULT_GPU,
                        help=f"GPU class of the dry run's estimate: {', '.join(GPU_CLASSES)} "
                        f"(default: {DEFAULT_GPU})")
+    p_fig.add_argument("--gpu-jobs", type=int, default=GPU_JOBS, metavar="N",
+                       help="nodes at once on the GPU in the dry run's predicted schedule "
+                       f"(default: {GPU_JOBS}, as in the run the estimate is fitted to)")
     p_fig.add_argument("--estimate-out", type=Path, default=None, metavar="FILE",
                        help="write the dry run's estimate as JSON to FILE")
     p_fig.add_argument("--scratch", type=Path, default=None, metavar="DIR",
@@ -325,7 +328,8 @@ def _dry_run(registry, root: Path, args: argparse.Namespace, profile: str, devic
                           f"{args.executor} with --dry-run.")
     report = dry_run(registry, root, profile=profile, gpu=args.gpu, only=tuple(args.only),
                      jobs=args.jobs, cache_dir=args.scratch,
-                     show_progress=not args.no_progress, force=args.force)
+                     show_progress=not args.no_progress, force=args.force,
+                     gpu_jobs=args.gpu_jobs)
     print(report.table())
     if args.estimate_out is not None:
         args.estimate_out.parent.mkdir(parents=True, exist_ok=True)

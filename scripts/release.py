@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=("smoke", "quick", "full"), default=None,
                    help="figure profile (default: full for X.Y, quick for dev)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="nodes trained at once (default 1); a release on one GPU runs 4, the "
+                        "concurrency the full profile's estimate is fitted to")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="figure cache (default: $GENAI_REPORT_CACHE_DIR or figures/)")
     p.add_argument("--config-file", default="mkdocs-release.yml",
@@ -122,6 +125,8 @@ def release(args: argparse.Namespace) -> int:
     if version != "dev" and not VERSION_RE.match(version):
         raise ReleaseError(f"Version '{version}' is neither 'dev' nor MAJOR.MINOR (e.g. 1.2). "
                            "Release tags vX.Y.Z publish as X.Y.")
+    if args.jobs < 1:
+        raise ReleaseError(f"--jobs must be at least 1, not {args.jobs}.")
     profile = args.profile or DEFAULT_PROFILE["dev" if version == "dev" else "release"]
     if not (ROOT / args.config_file).is_file():
         raise ReleaseError(f"MkDocs config '{args.config_file}' not found in {ROOT}.")
@@ -145,7 +150,8 @@ def release(args: argparse.Namespace) -> int:
             "published version names its commit, which would not describe it. Commit or "
             "stash them and release again (or pass --allow-dirty for a local preview).")
     # 1. Figures: only what is stale runs (nothing, with a restored cache).
-    _run([*cli, "figures", "--profile", profile, "--device", args.device, "--no-progress"],
+    _run([*cli, "figures", "--profile", profile, "--device", args.device, "--no-progress",
+          *(["--jobs", str(args.jobs)] if args.jobs != 1 else [])],
          env=env, dry_run=args.dry_run)
     # 2. Provenance of what the site will show.
     listing = _run([*cli, "list", "--json", "--profile", profile, "--device", args.device],

@@ -17,7 +17,9 @@ import torch
 from genai_report.pipeline import ConfigError
 from genai_report.pipeline.dryrun import (
     GPU_CLASSES,
+    GPU_JOBS,
     LEAD_CAP_S,
+    NodeEstimate,
     RestUsage,
     StepMeter,
     _counter_mode,
@@ -28,6 +30,7 @@ from genai_report.pipeline.dryrun import (
     gpu_class,
     gpu_ops,
     gpu_step_seconds,
+    schedule_estimates,
 )
 from genai_report.pipeline.registry import Registry
 
@@ -407,6 +410,44 @@ def test_estimate_extrapolates_a_loop_derived_from_a_step_field():
         "full_steps"] == 9
 
 
+def test_the_gpu_is_busy_for_the_arithmetic_and_each_kernel_of_a_step():
+    gpu = GPU_CLASSES["h100"]
+    usage = {"wall_s": 10.0, "peak_rss_mib": 100.0, "loops": [
+        {"params": 10, "steps": 4, "cpu_s_per_step": 0.5, "ops_per_step": 100.0,
+         "flops_per_step": 1e9, "measured_s": 1.5, "kernels_per_step": 20.0,
+         "host_ops_per_step": 30.0, "host_flops_per_step": 1e8, "host_s_per_step": 0.001}]}
+    est = estimate("n", usage, {"steps": (4, 1000)}, {}, gpu)
+    # The 70 GPU operators, their 20 inner kernels and the GPU's FLOPs, 1000 times; the
+    # operators on the CPU and the host's launch path are not the GPU's time.
+    per_step = 90 * gpu.busy_us * 1e-6 + 9e8 / (gpu.fp32_tflops * 1e12 * gpu.efficiency)
+    assert est.busy_s == pytest.approx(1000 * per_step)
+    assert 0 < est.busy_s < est.gpu_full_s
+    # A loop that was never counted is all busy, so that a schedule is never too hopeful.
+    usage["loops"][0].update(ops_per_step=math.nan, flops_per_step=math.nan)
+    uncounted = estimate("n", usage, {"steps": (4, 1000)}, {}, gpu)
+    assert uncounted.busy_s == pytest.approx(uncounted.gpu_full_s - uncounted.other_gpu_s)
+
+
+def _est(node, seconds, busy, *deps):
+    return NodeEstimate(node=node, dry_wall_s=1.0, peak_rss_mib=None, gpu_full_s=seconds,
+                        busy_s=busy, deps=list(deps))
+
+
+def test_the_schedule_of_nodes_at_once_is_bounded_by_the_chain_and_the_busy_gpu():
+    nodes = [_est("model", 100.0, 10.0), _est("plot", 50.0, 5.0, "model"),
+             _est("a", 60.0, 30.0), _est("b", 60.0, 30.0)]
+    one = schedule_estimates(nodes, 1)
+    assert one.wall_s == one.serial_s == 270.0 and one.predicted_s == 270.0
+    two = schedule_estimates(nodes, 2)  # model and its plot on one worker, a and b on the other
+    assert (two.wall_s, two.chain_s, two.busy_s) == (150.0, 150.0, 75.0)
+    assert two.predicted_s == 150.0
+    # When the nodes' GPU work adds up to more than the schedule, the GPU is the bound.
+    busy = [dataclasses.replace(e, busy_s=e.gpu_full_s * 0.9) for e in nodes]
+    assert schedule_estimates(busy, 4).predicted_s == pytest.approx(0.9 * 270.0)
+    with pytest.raises(ConfigError, match="--gpu-jobs must be at least 1"):
+        schedule_estimates(nodes, 0)
+
+
 def test_unknown_gpu_class_names_the_known_ones():
     with pytest.raises(ConfigError, match="Unknown GPU class 'h10'.*h100"):
         gpu_class("h10")
@@ -491,6 +532,14 @@ def test_dry_run_runs_full_sizes_briefly_in_a_scratch_cache(tiny, tmp_path):
     data = report.as_json()
     assert data["gpu"] == "a100" and set(data["nodes"]) == {"train", "plot"}
     assert "Predicted full profile on one NVIDIA A100" in report.table()
+    assert f"with {GPU_JOBS} at once" in report.table()
+    # The schedule's nodes wait for their dependencies: the plot for the model it reads.
+    assert report.estimates[1].deps == ["train"] and report.estimates[0].deps == []
+    plan = data["schedule"]
+    assert plan["jobs"] == GPU_JOBS and plan["serial_s"] == pytest.approx(
+        data["total_gpu_s"], abs=0.1)
+    assert plan["chain_s"] == pytest.approx(plan["wall_s"], rel=1e-3)  # a chain of two
+    assert plan["predicted_s"] == pytest.approx(max(plan["wall_s"], plan["busy_s"]), rel=1e-3)
 
 
 def test_a_declaration_that_does_not_fit_the_loops_fails_its_node(tiny, tmp_path):
@@ -541,6 +590,15 @@ def test_the_estimate_table_shows_what_the_estimate_file_holds(tiny, tmp_path):
     assert f"**{total:.1f} min**" in text
     assert "other nodes" in estimate_table(data, shown_over_s=1e9)
     assert "does not scale back up" not in text
+    plan = data["schedule"]
+    assert (f"With {plan['jobs']} nodes at once on that GPU (`--jobs {plan['jobs']}`), the "
+            f"runner's own schedule of these predictions takes **{plan['wall_s'] / 60:.1f} min**"
+            in text and f"longest chain of dependent nodes, {plan['chain_s'] / 60:.1f} min" in text)
+    data["schedule"]["busy_s"] = data["schedule"]["predicted_s"] = 10 * plan["wall_s"]
+    assert (f"which is the bound here: **{10 * plan['wall_s'] / 60:.1f} min**."
+            in estimate_table(data))
+    del data["schedule"]  # an estimate file from before the schedule
+    assert "nodes at once" not in estimate_table(data)
     for node in data["nodes"].values():  # an estimate file from meter version 2
         del node["other_gpu_s"]
     assert "at this machine's CPU time, an upper bound" in estimate_table(data)
@@ -585,6 +643,14 @@ def test_cli_dry_run_refuses_an_accelerator(monkeypatch, caplog):
     monkeypatch.setenv("GENAI_REPORT_DEVICE", "cuda")
     assert main(["figures", "--profile", "full", "--dry-run", "--only", "digits-vae"]) == 2
     assert "A dry run runs on the CPU, not on 'cuda'" in caplog.text
+
+
+def test_cli_dry_run_refuses_no_nodes_at_once(caplog):
+    from genai_report.cli import main
+
+    assert main(["figures", "--profile", "full", "--dry-run", "--gpu-jobs", "0",
+                 "--only", "digits-vae"]) == 2
+    assert "--gpu-jobs must be at least 1, not 0" in caplog.text
 
 
 def test_run_options_refuse_an_unknown_meter():

@@ -95,6 +95,16 @@ def test_dry_run_prints_the_commands_and_changes_nothing(scratch):
     assert "gh-pages" not in git(repo, "branch", "--list")
 
 
+def test_a_release_can_train_several_nodes_at_once(scratch):
+    repo, _ = scratch
+    out = release(repo, "1.2", "--dry-run", "--jobs", "4")
+    assert out.returncode == 0, out.stderr
+    figures = next(line for line in out.stdout.splitlines() if " figures " in line)
+    assert figures.endswith("--no-progress --jobs 4")
+    bad = release(repo, "1.2", "--dry-run", "--jobs", "0")
+    assert bad.returncode == 2 and "--jobs must be at least 1, not 0" in bad.stderr
+
+
 def test_dev_defaults_to_the_quick_profile(scratch):
     repo, _ = scratch
     out = release(repo, "dev", "--dry-run")

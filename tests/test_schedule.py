@@ -49,6 +49,33 @@ def test_a_long_chain_starts_before_short_independent_nodes():
         "short-1", "short-2", "model", "figure"]
 
 
+def test_simulate_runs_ready_nodes_on_free_workers_in_the_given_order():
+    nodes = _nodes(("model",), ("plot", "model"), ("a",), ("b",))
+    times = {"model": 100.0, "plot": 50.0, "a": 60.0, "b": 60.0}
+    assert schedule.simulate(nodes, times, 1) == 270.0  # node after node
+    # Two workers: model and a start; b takes a's worker at 60; plot waits for model.
+    assert schedule.simulate(nodes, times, 2) == 150.0
+    # Registry order with the chain last: a and b first, model at 60, plot ends at 210.
+    late = _nodes(("a",), ("b",), ("model",), ("plot", "model"))
+    assert schedule.simulate(late, times, 2) == 210.0
+    assert schedule.simulate(schedule.critical_path_first(late, times), times, 2) == 150.0
+    # However many workers, the chain model -> plot is the floor.
+    assert schedule.simulate(nodes, times, 8) == 150.0
+    # A dependency outside the nodes counts as done.
+    assert schedule.simulate(nodes[1:], times, 1) == 170.0
+
+
+def test_simulate_names_what_it_cannot_schedule():
+    nodes = _nodes(("a",), ("b", "a"))
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        schedule.simulate(nodes, {"a": 1.0, "b": 1.0}, 0)
+    with pytest.raises(ValueError, match="No time for b"):
+        schedule.simulate(nodes, {"a": 1.0}, 1)
+    loop = _nodes(("a", "b"), ("b", "a"))
+    with pytest.raises(ValueError, match="a, b wait on each other"):
+        schedule.simulate(loop, {"a": 1.0, "b": 1.0}, 2)
+
+
 def test_run_order_reads_the_checkouts_records_for_an_empty_scratch_cache(
         fake_project, tmp_path):
     reg: Registry = fake_project.registry()

@@ -803,6 +803,17 @@ def estimate_table(data: dict[str, Any], shown_over_s: float = 5.0) -> str:
            if data.get("registered", 0) > len(nodes) else " node(s)")
         + (f"; {len(failed)} failed: {', '.join(f'`{n}`' for n in failed)}." if failed
            else "."))
+    plan = data.get("schedule")
+    if plan:  # estimate files from before the schedule have none
+        summary += (
+            f" With {plan['jobs']} nodes at once on that GPU (`--jobs {plan['jobs']}`), the "
+            f"runner's own schedule of these predictions takes **{plan['wall_s'] / 60:.1f} min**"
+            f"; no number of jobs goes below the longest chain of dependent nodes, "
+            f"{plan['chain_s'] / 60:.1f} min, or below the time the GPU itself is busy, "
+            f"{plan['busy_s'] / 60:.1f} min (its arithmetic and the shortest run of each "
+            "kernel, which nodes at once share)"
+            + (f", which is the bound here: **{plan['predicted_s'] / 60:.1f} min**."
+               if plan["busy_s"] > plan["wall_s"] else "."))
     cut = [n for n, e in nodes if e.get("not_extrapolated")]
     if cut:
         summary += (f" {len(cut)} node(s) ran part of their work at a smaller size that the "

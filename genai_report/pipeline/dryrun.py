@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genai_report.pipeline import schedule
 from genai_report.pipeline.errors import ConfigError, did_you_mean
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ class GPUClass:
         kernel_us: microseconds per kernel that a fused operator launches from inside its
             own C++ (cuDNN's loop over an RNN's time steps): a launch, with no Python and no
             dispatcher in between. An assumption, not yet fitted to a measured run.
+        busy_us: microseconds the GPU itself is busy with one small kernel (the shortest a
+            kernel runs), which nodes running at once cannot share. Part of
+            ``op_overhead_us``, which is mostly the host's; an assumption, not yet fitted.
     """
 
     name: str
@@ -120,11 +124,19 @@ class GPUClass:
     op_overhead_us: float
     memory_gib: float
     kernel_us: float = 5.0
+    busy_us: float = 2.0
 
     def step_seconds(self, ops: float, flops: float, kernels: float = 0.0) -> float:
         """Predicted seconds of one step that dispatches ``ops`` operators and ``flops``,
         and whose fused operators launch ``kernels`` more kernels inside them."""
         return (ops * self.op_overhead_us * 1e-6 + kernels * self.kernel_us * 1e-6
+                + flops / (self.fp32_tflops * 1e12 * self.efficiency))
+
+    def busy_seconds(self, ops: float, flops: float, kernels: float = 0.0) -> float:
+        """Seconds the GPU itself is busy with ``ops`` operators, ``kernels`` kernels launched
+        inside fused ones and ``flops``: its arithmetic, and at least :attr:`busy_us` per
+        kernel. Nodes running at once share this time; their host time they do not."""
+        return ((ops + kernels) * self.busy_us * 1e-6
                 + flops / (self.fp32_tflops * 1e12 * self.efficiency))
 
 
@@ -157,6 +169,12 @@ NODE_BUDGET_S = 240.0
 
 PROFILE_BUDGET_S = 1200.0
 """The goal for the whole ``full`` profile on the default GPU class."""
+
+GPU_JOBS = 4
+"""Nodes at once on one GPU in the estimate's schedule (``--gpu-jobs``): the concurrency of
+the measured run that :attr:`GPUClass.op_overhead_us` was fitted to (four nodes at once on a
+16-core machine), so each node's predicted time already holds what sharing the GPU with
+three others cost it then. Another count extrapolates from that run."""
 
 
 def gpu_class(name: str) -> GPUClass:
@@ -1053,6 +1071,9 @@ class NodeEstimate:
             meter that did not count it (version 2) leaves it at ``other_s``.
         not_extrapolated: fields cut by the node's overrides, ``name: dry/full`` (marked
             where the loops they repeat are scaled back up, :data:`REPEATS_KEY`).
+        busy_s: of ``gpu_full_s``, the seconds the GPU itself is busy
+            (:meth:`GPUClass.busy_seconds`): what nodes running at once must share.
+        deps: the nodes it waits for (set by the dry run; its schedule needs them).
     """
 
     node: str
@@ -1064,6 +1085,8 @@ class NodeEstimate:
     other_s: float = 0.0
     other_gpu_s: float = 0.0
     not_extrapolated: list[str] = field(default_factory=list)
+    busy_s: float = 0.0
+    deps: list[str] = field(default_factory=list)
 
 
 FOREACH_OPS = 12
@@ -1241,6 +1264,11 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
         in_loops += u.measured_s
         cpu_extra += (repeats * steps - u.steps) * cpu_step
         gpu_loops += repeats * steps * gpu_step
+        if not math.isnan(u.ops_per_step):
+            est.busy_s += repeats * steps * gpu.busy_seconds(
+                gpu_ops(u), u.flops_per_step - u.host_flops_per_step, _num(u.kernels_per_step))
+        else:  # not counted: all of it, so that a schedule is never too hopeful
+            est.busy_s += repeats * steps * gpu_step
         est.loops.append({
             "params": u.params, "dry_steps": u.steps, "full_steps": steps, "field": by,
             "repeats": repeats,
@@ -1257,12 +1285,66 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
         est.other_s = counted.cpu_s
         est.other_gpu_s = counted.own_host_s(gpu) + gpu.step_seconds(
             counted.ops, counted.flops, counted.kernels)
+        est.busy_s += gpu.busy_seconds(counted.ops, counted.flops, counted.kernels)
         est.cpu_full_s = est.other_s + in_loops + cpu_extra
     else:  # not counted: at its CPU time, an upper bound for the parts a GPU speeds up
         est.other_s = est.other_gpu_s = max(0.0, wall - in_loops)
         est.cpu_full_s = wall + cpu_extra
     est.gpu_full_s = est.other_gpu_s + gpu_loops
     return est
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The predicted wall time of a profile with several nodes at once on one GPU.
+
+    Attributes:
+        jobs: nodes at once.
+        wall_s: the runner's own list schedule (longest chain of work first) of the
+            nodes' predicted times, each node taking its time as if the GPU kept pace.
+        chain_s: the longest chain of predicted times through the dependencies (no number
+            of jobs goes below it).
+        busy_s: the seconds the GPU itself is busy, summed over every node (no number of
+            jobs goes below it either: nodes at once share the GPU).
+        serial_s: the nodes' predicted times, node after node.
+    """
+
+    jobs: int
+    wall_s: float
+    chain_s: float
+    busy_s: float
+    serial_s: float
+
+    @property
+    def predicted_s(self) -> float:
+        """The schedule's wall time, or the GPU's busy time where that is longer."""
+        return max(self.wall_s, self.busy_s)
+
+
+def schedule_estimates(estimates: Sequence[NodeEstimate], jobs: int) -> Schedule:
+    """:class:`Schedule` of ``estimates`` (in dependency order) with ``jobs`` nodes at once,
+    ordered as the runner orders them (:func:`~genai_report.pipeline.schedule.critical_path_first`).
+
+    Raises:
+        ConfigError: ``jobs`` below 1.
+    """
+    if jobs < 1:
+        raise ConfigError(f"--gpu-jobs must be at least 1, not {jobs}.")
+    seconds = {e.node: e.gpu_full_s for e in estimates}
+    nodes = [_Job(e.node, tuple(e.deps)) for e in estimates]
+    order = schedule.critical_path_first(nodes, seconds)
+    return Schedule(jobs=jobs, wall_s=schedule.simulate(order, seconds, jobs),
+                    chain_s=max(schedule.bottom_levels(nodes, seconds).values(), default=0.0),
+                    busy_s=sum(e.busy_s for e in estimates),
+                    serial_s=sum(seconds.values()))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A node as the scheduler sees it: its name and what it waits for."""
+
+    name: str
+    deps: tuple[str, ...]
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -1281,6 +1363,7 @@ class DryRunReport:
         wall_s: the whole dry run on this machine.
         reused: nodes whose fresh entry in a kept scratch cache was reused (not run).
         registered: nodes the registry holds (more than ran under ``only``).
+        gpu_jobs: nodes at once in the predicted schedule (:data:`GPU_JOBS`).
     """
 
     profile: str
@@ -1291,6 +1374,7 @@ class DryRunReport:
     wall_s: float = 0.0
     reused: list[str] = field(default_factory=list)
     registered: int = 0
+    gpu_jobs: int = GPU_JOBS
 
     @property
     def ok(self) -> bool:
@@ -1301,6 +1385,11 @@ class DryRunReport:
     def total_gpu_s(self) -> float:
         """The predicted full run, node after node, on one GPU of the class."""
         return sum(e.gpu_full_s for e in self.estimates)
+
+    @property
+    def schedule(self) -> Schedule:
+        """The predicted run with :attr:`gpu_jobs` nodes at once on one GPU of the class."""
+        return schedule_estimates(self.estimates, self.gpu_jobs)
 
     def over_budget(self, budget_s: float = NODE_BUDGET_S) -> list[NodeEstimate]:
         """Nodes predicted to take longer than ``budget_s`` on the GPU class."""
@@ -1316,6 +1405,8 @@ class DryRunReport:
             "gpu_class": dataclasses.asdict(gpu),
             "dry_run_wall_s": round(self.wall_s, 1),
             "total_gpu_s": round(self.total_gpu_s, 1),
+            "schedule": _rounded({**dataclasses.asdict(self.schedule),
+                                  "predicted_s": self.schedule.predicted_s}),
             "node_budget_s": NODE_BUDGET_S,
             "profile_budget_s": PROFILE_BUDGET_S,
             "failed": sorted(self.failed),
@@ -1327,6 +1418,7 @@ class DryRunReport:
     def table(self) -> str:
         """A plain-text table, slowest predicted node first, with the totals."""
         gpu = gpu_class(self.gpu)
+        plan = self.schedule
         lines = [f"{'node':34} {'dry s':>6} {'peak MiB':>8} {'steps dry->full':>17} "
                  f"{'CPU s/step':>10} {'rest s':>7} {'est ' + self.gpu + ' s':>9}"]
         for e in sorted(self.estimates, key=lambda e: -e.gpu_full_s):
@@ -1339,7 +1431,9 @@ class DryRunReport:
                 f"{(max(per) if per else 0):10.3f} {e.other_gpu_s:7.1f} {e.gpu_full_s:9.1f}{flag}")
         lines.append(
             f"Predicted {self.profile} profile on one {gpu.name}: {self.total_gpu_s / 60:.1f} min "
-            f"node after node (goal {PROFILE_BUDGET_S / 60:.0f} min); slowest node "
+            f"node after node, {plan.predicted_s / 60:.1f} min with {plan.jobs} at once "
+            f"(longest chain {plan.chain_s / 60:.1f} min, the GPU busy {plan.busy_s / 60:.1f} "
+            f"min; goal {PROFILE_BUDGET_S / 60:.0f} min); slowest node "
             f"{max((e.gpu_full_s for e in self.estimates), default=0):.0f} s (goal "
             f"{NODE_BUDGET_S:.0f} s); outside optimiser steps (rest) "
             f"{sum(e.other_gpu_s for e in self.estimates) / 60:.1f} min. Dry run: {len(self.estimates)} node(s) in "
@@ -1371,6 +1465,7 @@ def dry_run(
     show_progress: bool = True,
     first_cap: int = FIRST_CAP,
     force: bool = False,
+    gpu_jobs: int = GPU_JOBS,
 ) -> DryRunReport:
     """Dry-run ``profile`` on the CPU in a scratch cache and estimate it on ``gpu``.
 
@@ -1389,6 +1484,7 @@ def dry_run(
         first_cap: step count of a node's first step field.
         force: run every node even when its entry in ``cache_dir`` is fresh (to measure
             again, e.g. after the step meter changed).
+        gpu_jobs: nodes at once on the GPU in the predicted schedule (:data:`GPU_JOBS`).
     """
     import shutil
     import tempfile
@@ -1397,6 +1493,8 @@ def dry_run(
     from genai_report.pipeline.runner import Pipeline, RunOptions
 
     target = gpu_class(gpu)  # fails before anything runs
+    if gpu_jobs < 1:
+        raise ConfigError(f"--gpu-jobs must be at least 1, not {gpu_jobs}.")
     if cache_dir is not None and Path(cache_dir).resolve() == (Path(root) / "figures").resolve():
         raise ConfigError(
             f"A dry run never writes into {cache_dir}, which holds real outputs. Leave out "
@@ -1430,17 +1528,21 @@ def dry_run(
             shutil.rmtree(scratch, ignore_errors=True)
     report = DryRunReport(profile=profile, gpu=gpu.lower(), failed=dict(run.failed),
                           skipped=dict(run.skipped), wall_s=time.perf_counter() - started,
-                          reused=list(run.fresh), registered=len(registry.nodes))
+                          reused=list(run.fresh), registered=len(registry.nodes),
+                          gpu_jobs=gpu_jobs)
     for name in nodes:
         record = run.records.get(name)
         if record is not None and record.usage is not None:
             dp = cut[name]
             metrics = record.metrics if isinstance(record.metrics, dict) else {}
             try:
-                report.estimates.append(estimate(
+                est = estimate(
                     name, record.usage, dp.caps, dp.overrides, target,
                     metrics.get(PLANNED_STEPS_KEY, record.usage.get("planned_steps")),
-                    metrics.get(DERIVED_STEPS_KEY), metrics.get(REPEATS_KEY)))
+                    metrics.get(DERIVED_STEPS_KEY), metrics.get(REPEATS_KEY))
             except ValueError as exc:  # its declarations do not fit its loops
                 report.failed[name] = f"{exc} Fix the node's declaration."
+                continue
+            est.deps = [d for d in nodes[name].deps if d in nodes]
+            report.estimates.append(est)
     return report

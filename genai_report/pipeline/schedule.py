@@ -17,6 +17,7 @@ do not.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import statistics
 from collections.abc import Mapping, Sequence
@@ -83,6 +84,41 @@ def critical_path_first(nodes: Sequence[Node], seconds: Mapping[str, float | Non
     level = bottom_levels(nodes, seconds)
     rank = {n.name: i for i, n in enumerate(nodes)}
     return sorted(nodes, key=lambda n: (-level[n.name], rank[n.name]))
+
+
+def simulate(nodes: Sequence[Node], seconds: Mapping[str, float], jobs: int) -> float:
+    """The wall time of running ``nodes`` with ``jobs`` workers, each node taking
+    ``seconds[name]``: a list scheduler that, whenever a worker is free, starts the first
+    node in ``nodes`` whose dependencies are done (the runner's rule; pass
+    :func:`critical_path_first` of the nodes for the order it uses when timings are known).
+
+    Dependencies outside ``nodes`` count as done.
+
+    Raises:
+        ValueError: ``jobs`` below 1, or a node with no time in ``seconds``.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}.")
+    missing = [n.name for n in nodes if n.name not in seconds]
+    if missing:
+        raise ValueError(f"No time for {', '.join(missing)}.")
+    names = {n.name for n in nodes}
+    deps = {n.name: [d for d in n.deps if d in names] for n in nodes}
+    pending = [n.name for n in nodes]
+    done: set[str] = set()
+    running: list[tuple[float, int, str]] = []  # (finish time, start order, name): a heap
+    now, started = 0.0, 0
+    while pending or running:
+        ready = [n for n in pending if all(d in done for d in deps[n])]
+        for name in ready[:jobs - len(running)]:
+            pending.remove(name)
+            heapq.heappush(running, (now + float(seconds[name]), started, name))
+            started += 1
+        if not running:
+            raise ValueError(f"{', '.join(pending)} wait on each other (a dependency cycle).")
+        now, _, name = heapq.heappop(running)
+        done.add(name)
+    return now
 
 
 def run_order(nodes: Sequence[Node], profile: str, cache: CacheStore, root: Path

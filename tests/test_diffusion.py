@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from genai_report.models.diffusion import Diffusion, DiffusionConfig, NoiseSchedule
+from genai_report.models.diffusion import EMA, Diffusion, DiffusionConfig, NoiseSchedule
 
 
 def test_closed_form_matches_iterative_forward_process():
@@ -159,3 +159,36 @@ def test_timestep_embedding_has_the_requested_width():
 
     for dim in (1, 2, 7, 16):
         assert timestep_embedding(torch.tensor([0, 4, 9]), dim).shape == (3, dim)
+
+
+def test_the_ema_is_one_fused_update_with_the_values_of_a_lerp_per_tensor():
+    """The average moves every weight as ``lerp_`` would, bit for bit, with the warm-up
+    decay; and it is one operator (a few kernels on a GPU), not one per weight tensor."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    model = Diffusion(DiffusionConfig(data_shape=(1, 8, 8), timesteps=20, denoiser="unet",
+                                      channels=(8, 16), n_classes=10))
+    ema = EMA(model, 0.99)
+    reference = [p.detach().clone() for p in model.parameters()]
+    for n in range(15):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p), alpha=0.01)
+            for r, p in zip(reference, model.parameters(), strict=True):
+                r.lerp_(p, 1 - min(0.99, (1 + n) / (10 + n)))
+        with Ops() as ops:
+            ema.update(model)
+        assert ops.names == ["aten._foreach_lerp_.Scalar"]
+    assert all(torch.equal(r, s) for r, s in zip(reference, ema.shadow.parameters(), strict=True))
+    with pytest.raises(ValueError, match="its EMA was made for a model with"):
+        ema.update(torch.nn.Linear(2, 2))

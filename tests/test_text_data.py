@@ -155,6 +155,48 @@ def test_bpe_learns_frequent_pairs_and_round_trips():
     assert "".join(pretokenize(text)) == text
 
 
+def _bpe_by_recounting(text, num_merges):
+    """Sennrich et al.'s Algorithm 1 as written: recount every pair before each merge."""
+    from collections import Counter
+
+    from genai_report.data.bpe import _merge_word
+
+    words = Counter(tuple(w) for w in pretokenize(text))
+    alphabet = tuple(sorted({c for w in words for c in w}))
+    merges = []
+    for _ in range(num_merges):
+        pairs = Counter()
+        for w, n in words.items():
+            for a, b in zip(w, w[1:], strict=False):
+                pairs[a, b] += n
+        if not pairs or max(pairs.values()) < 2:
+            break
+        pair = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        merges.append(pair)
+        merged = Counter()
+        for w, n in words.items():
+            merged[_merge_word(w, pair)] += n
+        words = merged
+    return BPETokenizer(alphabet, tuple(merges))
+
+
+@pytest.mark.parametrize("text, merges", [
+    # ties everywhere, a token reached by two routes ("abc" from "ab"+"c" and "a"+"bc"),
+    # runs of one symbol, and running out of repeated pairs before the merges asked for
+    ("abc abc abc bcd bcd abcd aaaa aaaa aaa ab ab bc bc", 40),
+    ("the cat sat on the mat; the hat is flat. 1212 1212 -- -- ... !!", 60),
+])
+def test_bpe_training_keeps_counts_as_recounting_every_pair_would(text, merges):
+    assert BPETokenizer.train(text, merges) == _bpe_by_recounting(text, merges)
+
+
+def test_bpe_training_on_the_corpus_matches_recounting():
+    from genai_report.data.text import load_corpus
+
+    text = load_corpus("english")[:30_000]
+    assert BPETokenizer.train(text, 300) == _bpe_by_recounting(text, 300)
+
+
 def test_bpe_rejects_unknown_symbols():
     bpe = BPETokenizer.train("abab abab", 2)
     with pytest.raises(ValueError):

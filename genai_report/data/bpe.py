@@ -34,6 +34,39 @@ def _merge_word(word: tuple[str, ...], pair: tuple[str, str]) -> tuple[str, ...]
     return tuple(out)
 
 
+class _PairCounts:
+    """Weighted counts of adjacent pairs, bucketed by count so that the most frequent pair
+    (ties: the largest) is found without looking at every pair: the top count is kept
+    (raised when a count passes it, walked down past emptied buckets when asked)."""
+
+    def __init__(self) -> None:
+        self.count: dict[tuple[str, str], int] = {}
+        self.by_count: dict[int, set[tuple[str, str]]] = {}
+        self.top = 0
+
+    def add(self, pair: tuple[str, str], n: int) -> None:
+        """Change ``pair``'s count by ``n``; a pair counted zero times is forgotten."""
+        old = self.count.get(pair, 0)
+        new = old + n
+        if old:
+            self.by_count[old].discard(pair)
+        if new:
+            self.count[pair] = new
+            self.by_count.setdefault(new, set()).add(pair)
+            self.top = max(self.top, new)
+        else:
+            self.count.pop(pair, None)
+
+    def best(self) -> tuple[tuple[str, str], int] | None:
+        """The most frequent pair and its count (``None`` when no pair is left)."""
+        while self.top > 0 and not self.by_count.get(self.top):
+            self.by_count.pop(self.top, None)
+            self.top -= 1
+        if self.top == 0:
+            return None
+        return max(self.by_count[self.top]), self.top
+
+
 @dataclass(frozen=True)
 class BPETokenizer:
     """A trained BPE tokenizer.
@@ -50,6 +83,11 @@ class BPETokenizer:
     def train(cls, text: str, num_merges: int) -> BPETokenizer:
         """Learn ``num_merges`` merges from ``text`` (fewer if no pair repeats).
 
+        Each merge takes the most frequent adjacent pair (ties: the largest pair) over the
+        word types weighted by their frequency, and merges it everywhere. The pair counts are
+        kept up to date rather than recounted: a merge changes only the words that hold its
+        pair, so only their pairs are counted again (:class:`_PairCounts`).
+
         Args:
             text: training text.
             num_merges: number of merges to learn.
@@ -57,25 +95,35 @@ class BPETokenizer:
         Returns:
             The tokenizer.
         """
-        words = Counter(tuple(w) for w in pretokenize(text))
-        alphabet = tuple(sorted({c for w in words for c in w}))
+        types = Counter(tuple(w) for w in pretokenize(text))
+        alphabet = tuple(sorted({c for w in types for c in w}))
+        words = [list(w) for w in types]  # each word type's symbols, merged in place
+        freq = list(types.values())
+        counts = _PairCounts()
+        holders: dict[tuple[str, str], set[int]] = {}  # pair -> the words that hold it
+        for i, w in enumerate(words):
+            for pair in zip(w, w[1:], strict=False):
+                counts.add(pair, freq[i])
+                holders.setdefault(pair, set()).add(i)
         merges: list[tuple[str, str]] = []
-        for _ in range(num_merges):
-            pairs: Counter[tuple[str, str]] = Counter()
-            for w, n in words.items():
-                for a, b in zip(w, w[1:], strict=False):
-                    pairs[a, b] += n
-            if not pairs:
-                break
-            best = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))
-            if best[1] < 2:
+        while len(merges) < num_merges:
+            best = counts.best()
+            if best is None or best[1] < 2:
                 break
             pair = best[0]
             merges.append(pair)
-            merged: Counter[tuple[str, ...]] = Counter()
-            for w, n in words.items():
-                merged[_merge_word(w, pair) if len(w) > 1 else w] += n
-            words = merged
+            for i in sorted(holders.pop(pair)):
+                old = words[i]
+                new = list(_merge_word(tuple(old), pair))
+                for q in zip(old, old[1:], strict=False):
+                    counts.add(q, -freq[i])
+                for q in zip(new, new[1:], strict=False):
+                    counts.add(q, freq[i])
+                for q in set(zip(old, old[1:], strict=False)) - {pair}:
+                    holders[q].discard(i)
+                for q in zip(new, new[1:], strict=False):
+                    holders.setdefault(q, set()).add(i)
+                words[i] = new
         return cls(alphabet, tuple(merges))
 
     @property

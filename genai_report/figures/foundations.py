@@ -187,8 +187,8 @@ def capacity(ctx, p: CapacityPlot):
     val_ll = {k: [] for k in p.components}
     for s in ctx.progress(range(p.seeds), desc="seeds"):
         gen = ctx.generator(s)
-        train = toy2d.sample(p.dataset, p.n_train, gen)  # (N, 2)
-        val = toy2d.sample(p.dataset, p.n_val, gen)
+        train = toy2d.sample(p.dataset, p.n_train, gen).to(ctx.device)  # (N, 2)
+        val = toy2d.sample(p.dataset, p.n_val, gen).to(ctx.device)
         for k in p.components:
             model, _ = fit_gmm(train, GMMConfig(components=k, iterations=p.iterations), gen)
             with torch.no_grad():

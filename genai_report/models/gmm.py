@@ -74,15 +74,22 @@ class GaussianMixture(torch.nn.Module):
         log_norm = -0.5 * (d * math.log(2 * math.pi) + log_det)  # (K,)
         return torch.log(self.weights)[None] + log_norm[None] - 0.5 * maha
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`component_log_prob`, ``(N, K)``."""
+        return self.component_log_prob(x)
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log-density of each point, ``(N,)`` in nats."""
-        return torch.logsumexp(self.component_log_prob(x), dim=1)
+        return torch.logsumexp(self(x), dim=1)
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Ancestral sampling: component ``k ~ pi``, then ``x ~ N(mu_k, Sigma_k)``. ``(n, D)``."""
-        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)  # (n,)
+        dev = self.means.device  # the draws come from the CPU generator, then move
+        k = torch.multinomial(self.weights.cpu(), n, replacement=True,
+                              generator=generator).to(dev)  # (n,)
         chol = torch.linalg.cholesky(self.covariances)[k]  # (n, D, D)
-        eps = torch.randn((n, self.means.shape[1], 1), generator=generator, dtype=self.means.dtype)
+        eps = torch.randn((n, self.means.shape[1], 1), generator=generator,
+                          dtype=self.means.dtype).to(dev)
         return self.means[k] + (chol @ eps).squeeze(-1)
 
     def bic(self, x: torch.Tensor) -> float:
@@ -93,11 +100,12 @@ class GaussianMixture(torch.nn.Module):
 def _kmeans_pp_init(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
     """k-means++ seeding (Arthur & Vassilvitskii, 2007): spread-out initial means, ``(k, D)``."""
     first = torch.randint(0, len(x), (1,), generator=generator)
-    centres = [x[first[0]]]
+    centres = [x[int(first[0])]]
     for _ in range(1, k):
         d2 = torch.cdist(x, torch.stack(centres)).min(dim=1).values ** 2  # (N,)
-        idx = torch.multinomial(d2 / d2.sum(), 1, generator=generator)
-        centres.append(x[idx[0]])
+        # drawn by the CPU generator wherever x lives
+        idx = torch.multinomial((d2 / d2.sum()).cpu(), 1, generator=generator)
+        centres.append(x[int(idx[0])])
     return torch.stack(centres)
 
 
@@ -107,9 +115,9 @@ def fit_gmm(
     """Fit a mixture to ``x`` by EM.
 
     Args:
-        x: training points ``(N, D)``.
+        x: training points ``(N, D)``; the fit runs on their device.
         config: fitting settings.
-        generator: randomness for the k-means++ initialisation.
+        generator: randomness for the k-means++ initialisation (a CPU generator).
 
     Returns:
         The fitted mixture and the mean training log-likelihood after each iteration
@@ -120,7 +128,7 @@ def fit_gmm(
     k = config.components
     if n < k:
         raise ValueError(f"Need at least as many points as components ({n} < {k}).")
-    eye = torch.eye(d, dtype=x.dtype)
+    eye = torch.eye(d, dtype=x.dtype, device=x.device)
     means = _kmeans_pp_init(x, k, generator)
     cov = torch.cov(x.T) + config.reg * eye
     model = GaussianMixture(
@@ -129,7 +137,7 @@ def fit_gmm(
     history: list[float] = []
     for _ in range(config.iterations):
         # E step: responsibilities r_nk = p(component k | x_n).
-        log_joint = model.component_log_prob(x)  # (N, K)
+        log_joint = model(x)  # (N, K)
         ll = torch.logsumexp(log_joint, dim=1)  # (N,)
         history.append(float(ll.mean()))
         resp = torch.exp(log_joint - ll[:, None])  # (N, K)

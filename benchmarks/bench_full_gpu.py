@@ -1,6 +1,6 @@
 """The ``full`` profile on a real GPU, measured, and compared with the dry run's estimate.
 
-Two modes:
+Three modes:
 
 ``run``: runs ``genai-report figures --profile full --device cuda --meter`` in a scratch
 cache for at most ``--budget-s`` seconds (then interrupts it: finished nodes stay, the
@@ -19,6 +19,16 @@ overhead that fits the measured steps best (least squares of
 ``op_overhead_us`` in :mod:`genai_report.pipeline.dryrun` was set::
 
     python benchmarks/bench_full_gpu.py compare h200.json est.json
+
+``dry``: the cheapest check of the whole estimate, for a GPU lent for a few minutes. It
+dry-runs on the GPU (``genai-report figures --profile full --dry-run --device cuda``: the
+full-size models with their loops cut, each step timed to the GPU's end) the nodes that the
+committed CPU estimate predicts over ``--over-s`` seconds, at most ``--budget-s`` seconds
+(then stops, and estimates the nodes that finished), and prints, node by node, the CPU
+estimate against the GPU's extrapolated timing, and the per-operator overhead that fits the
+timed loops::
+
+    python benchmarks/bench_full_gpu.py dry --gpu h200 --jobs 4 --over-s 60 -o gpu-dry.json
 """
 
 from __future__ import annotations
@@ -92,6 +102,75 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli(*argv: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from genai_report.cli import main; "
+            "sys.exit(main())", *argv]
+
+
+def dry(args: argparse.Namespace) -> int:
+    """Dry-run the slow nodes on the GPU within the budget; compare with the CPU estimate."""
+    committed = json.loads(Path(args.estimate).read_text())
+    chosen = sorted((n for n, e in committed["nodes"].items() if e["gpu_full_s"] > args.over_s),
+                    key=lambda n: -committed["nodes"][n]["gpu_full_s"])
+    if not chosen:
+        print(f"No node of {args.estimate} is predicted over {args.over_s:.0f} s.")
+        return 1
+    scratch = Path(args.scratch or tempfile.mkdtemp(prefix="genai-report-gpu-dry-"))
+    base = ["figures", "--profile", "full", "--dry-run", "--device", args.device,
+            "--gpu", args.gpu, "--jobs", str(args.jobs), "--no-progress",
+            "--scratch", str(scratch), "--estimate-out", args.output]
+    cmd = _cli(*base, *[a for n in chosen for a in ("--only", n)])
+    print(f"$ {' '.join(cmd[3:])}  ({len(chosen)} nodes)", flush=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    try:
+        proc.wait(timeout=args.budget_s)
+    except subprocess.TimeoutExpired:
+        # SIGINT: finished nodes stay in the scratch cache; estimate those alone (fresh,
+        # so nothing runs again).
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait()
+        done = sorted(r.parent.name for r in (scratch / "full").glob("*/record.json"))
+        print(f"Stopped at the budget; estimating the {len(done)} node(s) that finished.",
+              flush=True)
+        if not done:
+            return 1
+        subprocess.run(_cli(*base, *[a for n in done for a in ("--only", n)]), cwd=ROOT)
+    if not Path(args.output).is_file():
+        print(f"No estimate was written to {args.output}.")
+        return 1
+    timed = json.loads(Path(args.output).read_text())
+    from genai_report.pipeline.dryrun import gpu_class
+
+    gpu = gpu_class(committed["gpu"])
+    sustained = gpu.fp32_tflops * 1e12 * gpu.efficiency
+    where = timed.get("timed_on") or "a CPU, counted"  # --device cpu: a smoke test
+    print(f"\nthe committed CPU estimate against the dry run on {where}")
+    print(f"{'node':34} {'CPU est. s':>10} {'dry run s':>11} {'ratio':>6}")
+    fit_x, fit_y, pairs = [], [], []
+    for name, e in sorted(timed["nodes"].items(), key=lambda kv: -kv[1]["gpu_full_s"]):
+        cpu = committed["nodes"].get(name, {}).get("gpu_full_s")
+        if cpu is None:
+            continue
+        pairs.append((cpu, e["gpu_full_s"]))
+        print(f"{name:34} {cpu:10.0f} {e['gpu_full_s']:11.0f} "
+              f"{cpu / e['gpu_full_s'] if e['gpu_full_s'] else float('nan'):6.2f}")
+        for loop in e["loops"]:
+            if loop.get("gpu_ops_per_step") and loop.get("cpu_s_per_step"):
+                fit_x.append(loop["gpu_ops_per_step"])
+                fit_y.append(loop["cpu_s_per_step"] - (loop["flops_per_step"] or 0) / sustained)
+    if pairs:
+        c, t = sum(a for a, _ in pairs), sum(b for _, b in pairs)
+        print(f"{len(pairs)} node(s): CPU estimate {c:.0f} s, this dry run {t:.0f} s "
+              f"(ratio {c / t:.2f}); schedule with {timed['schedule']['jobs']} at once "
+              f"{timed['schedule']['predicted_s']:.0f} s")
+    if fit_x:
+        overhead = sum(x * y for x, y in zip(fit_x, fit_y, strict=True)) / sum(
+            x * x for x in fit_x)
+        print(f"per-operator overhead that fits {len(fit_x)} timed loop(s): "
+              f"{overhead * 1e6:.1f} us (the class assumes {gpu.op_overhead_us} us)")
+    return 0
+
+
 def compare(args: argparse.Namespace) -> int:
     """Print measured against predicted, per node and per loop, and the overhead fit."""
     from genai_report.pipeline.dryrun import gpu_class
@@ -152,8 +231,19 @@ def main() -> int:
     p_cmp = sub.add_parser("compare", help="measured against the dry run's estimate")
     p_cmp.add_argument("measured")
     p_cmp.add_argument("estimate")
+    p_dry = sub.add_parser("dry", help="dry-run the slow nodes on the GPU, timed")
+    p_dry.add_argument("--estimate", default=str(ROOT / "benchmarks/results/dry-run-full.json"),
+                       help="the CPU dry run's estimate (default: the committed one)")
+    p_dry.add_argument("--over-s", type=float, default=60.0,
+                       help="dry-run the nodes it predicts over this (default 60 s)")
+    p_dry.add_argument("--budget-s", type=float, default=420)
+    p_dry.add_argument("--device", default="cuda")
+    p_dry.add_argument("--gpu", default="h100", help="the GPU class of the busy-time model")
+    p_dry.add_argument("--jobs", type=int, default=4)
+    p_dry.add_argument("--scratch", default=None)
+    p_dry.add_argument("-o", "--output", default="gpu-dry.json")
     args = parser.parse_args()
-    return run(args) if args.mode == "run" else compare(args)
+    return {"run": run, "compare": compare, "dry": dry}[args.mode](args)
 
 
 if __name__ == "__main__":

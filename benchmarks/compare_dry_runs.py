@@ -2,7 +2,8 @@
 
 Each file is what ``genai-report figures --profile full --dry-run --estimate-out FILE``
 wrote (for instance ``benchmarks/results/dry-run-full.json`` before and after a change to
-the step meter or to some nodes). Prints the predicted totals (in the optimiser loops and
+the step meter or to some nodes, or the CPU's estimate against a dry run timed on a GPU,
+``--device cuda``, which checks the cost model node by node). Prints the predicted totals (in the optimiser loops and
 outside them), the nodes over the per-node goal in each, and the nodes whose prediction
 moved most, with their loops and rest::
 
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     for label, data in (("old", old), ("new", new)):
         parts = [_parts(n) for n in data["nodes"].values()]
         over = sum(t > budget for t, _, _ in parts)
-        print(f"{label}: {len(parts)} nodes, {len(data.get('failed', []))} failed; "
+        basis = (f"timed on {data['timed_on']}" if data.get("timed_on")
+                 else "counted on a CPU, costed by the GPU class")
+        print(f"{label} ({basis}): {len(parts)} nodes, {len(data.get('failed', []))} failed; "
               f"predicted {sum(t for t, _, _ in parts):.0f} s "
               f"({sum(t for t, _, _ in parts) / 60:.1f} min): loops "
               f"{sum(lp for _, lp, _ in parts):.0f} s, rest {sum(r for _, _, r in parts):.0f} s; "

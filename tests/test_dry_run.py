@@ -19,6 +19,7 @@ from genai_report.pipeline.dryrun import (
     GPU_CLASSES,
     GPU_JOBS,
     LEAD_CAP_S,
+    TIMED_CAP,
     NodeEstimate,
     RestUsage,
     StepMeter,
@@ -637,12 +638,15 @@ def test_dry_run_of_real_full_profile_models(tmp_path):
     assert len(by_name["digits-gan"].loops) == 2  # generator and discriminator
 
 
-def test_cli_dry_run_refuses_an_accelerator(monkeypatch, caplog):
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
+def test_cli_dry_run_on_a_gpu_needs_one(monkeypatch, caplog, tmp_path):
     from genai_report.cli import main
 
     monkeypatch.setenv("GENAI_REPORT_DEVICE", "cuda")
-    assert main(["figures", "--profile", "full", "--dry-run", "--only", "digits-vae"]) == 2
-    assert "A dry run runs on the CPU, not on 'cuda'" in caplog.text
+    assert main(["figures", "--profile", "full", "--dry-run", "--only", "digits-vae",
+                 "--scratch", str(tmp_path / "scratch")]) == 2
+    assert "Device 'cuda' was requested but torch" in caplog.text
+    assert "Install a CUDA build of torch" in caplog.text
 
 
 def test_cli_dry_run_refuses_no_nodes_at_once(caplog):
@@ -653,10 +657,59 @@ def test_cli_dry_run_refuses_no_nodes_at_once(caplog):
     assert "--gpu-jobs must be at least 1, not 0" in caplog.text
 
 
+def test_a_timed_dry_run_extrapolates_the_steps_it_timed(tiny, tmp_path):
+    """A dry run on a GPU times each step (to the GPU's end) instead of counting every
+    operator, and the estimate extrapolates those times. Its path runs here on the CPU."""
+    scratch = tmp_path / "scratch"
+    counted = dry_run(tiny(), tmp_path, cache_dir=scratch, show_progress=False)
+    timed = dry_run(tiny(), tmp_path, cache_dir=scratch, show_progress=False, timed=True)
+    # A counted entry is no timed one: the kept scratch cache's entries run again.
+    assert timed.ok and timed.reused == [] and timed.timed_on == "cpu"
+    train = timed.estimates[0]
+    loop = train.loops[0]
+    assert loop["dry_steps"] == TIMED_CAP and loop["full_steps"] == 2000  # more steps timed
+    # Each step costs what it took here; the rest what it took here.
+    assert loop["gpu_s_per_step"] == loop["cpu_s_per_step"]
+    assert train.gpu_full_s == pytest.approx(train.other_gpu_s + 2000 * loop["cpu_s_per_step"])
+    assert train.other_gpu_s == train.other_s
+    record = json.loads((scratch / "full" / "train" / "record.json").read_text())
+    assert record["usage"]["timed"] is True and record["usage"]["rest"] is None
+    assert "extrapolated from the steps timed on cpu" in timed.table()
+    assert timed.as_json()["timed_on"] == "cpu" and counted.as_json()["timed_on"] is None
+    from genai_report.mkdocs_plugin.plugin import estimate_table
+
+    assert "extrapolated from its steps timed on cpu, node after node" in estimate_table(
+        timed.as_json())
+    assert "on one NVIDIA H100 SXM, node after node" in estimate_table(counted.as_json())
+    # The busy time comes from the operators of the steps it counted (one in three).
+    assert 0 < train.busy_s < train.gpu_full_s
+    again = dry_run(tiny(), tmp_path, cache_dir=scratch, show_progress=False, timed=True)
+    assert sorted(again.reused) == ["plot", "train"]  # the timed entries are kept
+    with pytest.raises(ConfigError, match="Counting every operator is a CPU dry run"):
+        dry_run(tiny(), tmp_path, device="cuda", timed=False, show_progress=False)
+    with pytest.raises(ConfigError, match="not on 'tpu'"):
+        dry_run(tiny(), tmp_path, device="tpu", show_progress=False)
+
+
+def test_a_timed_meter_counts_some_steps_and_cannot_count_all():
+    with pytest.raises(ValueError, match="cannot also synchronise"):
+        StepMeter(count_all=True, sync=True)
+    model = torch.nn.Linear(4, 4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with StepMeter(sync=True) as meter:
+        for _ in range(9):
+            model(torch.randn(2, 4)).sum().backward()
+            opt.step()
+    summary = meter.summary()
+    assert summary["timed"] is True
+    (loop,) = summary["loops"]
+    assert loop["steps"] == 9 and loop["ops_per_step"] > 0 and loop["cpu_s_per_step"] > 0
+
+
 def test_run_options_refuse_an_unknown_meter():
     from genai_report.pipeline.runner import RunOptions
 
-    with pytest.raises(ConfigError, match="meter must be False, True or 'all'"):
+    with pytest.raises(ConfigError, match="meter must be False, True, 'all' or 'timed'"):
         RunOptions(meter="everything")
 
 

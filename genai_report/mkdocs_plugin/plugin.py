@@ -788,7 +788,9 @@ def estimate_table(data: dict[str, Any], shown_over_s: float = 5.0) -> str:
     summary = (
         ("Predicted `full` profile" if data.get("registered", 0) <= len(nodes) else
          f"Predicted for the {len(nodes)} dry-run nodes of the `full` profile")
-        + f" on one {gpu}, node after node: **{total / 60:.1f} min** "
+        + (f", extrapolated from its steps timed on {data['timed_on']}," if data.get("timed_on")
+           else f" on one {gpu},")
+        + f" node after node: **{total / 60:.1f} min** "
         f"(goal {float(data['profile_budget_s']) / 60:.0f} min); "
         + (f"{len(slow)} node(s) over the {budget:.0f} s goal per node. " if slow
            else f"every node within the {budget:.0f} s goal per node. ")

@@ -77,6 +77,11 @@ FIRST_CAP = 6
 ones (every third is counted). With two evaluations, after steps 3 and 6, an evaluation
 lands in one timed step (the median drops it) and in no counted one."""
 
+TIMED_CAP = 24
+"""The first step field's length in a dry run on a GPU (:func:`dry_run` with an accelerator):
+steps there take milliseconds, so more of them are timed (two in three), for a steadier
+median."""
+
 CAP_SPACING = 2
 """How far apart the step fields' dry lengths are: a loop over ``range(steps + 1)`` runs one
 step more than its field, and must still match no other field's length."""
@@ -641,6 +646,12 @@ class StepMeter:
             dispatch mode's overhead, measured when the meter starts and taken out of every
             time it reports. Without it (a metered real run), every third step is counted,
             :attr:`MAX_COUNTED` at most, and the others are timed as they ran.
+        sync: on a CUDA GPU, wait for the GPU at the end of every step before reading the
+            clock (a dry run on a GPU), so that a step's time is its own work, host and
+            device, however short the loop: without it the host runs ahead of the GPU and
+            a loop of a few steps looks as fast as launching them. A step then never
+            overlaps the next one's launches, so it errs high, at most by the shorter of
+            the two. Nothing to wait for on a CPU.
     """
 
     COUNT_EVERY = 3
@@ -648,8 +659,11 @@ class StepMeter:
     """Counted segments per node at most when not counting all: enough for a dry run's
     loops, and a metered real run pays the counting overhead only for these."""
 
-    def __init__(self, count_all: bool = False) -> None:
+    def __init__(self, count_all: bool = False, sync: bool = False) -> None:
+        if count_all and sync:
+            raise ValueError("A counting meter times the CPU; it cannot also synchronise a GPU.")
         self.count_all = count_all
+        self.sync = sync
         self.segments: list[Segment] = []
         self.tail: Segment | None = None  # after the last step (count_all only)
         # The counter's own cost: its handler's time is measured; the way into and out of
@@ -734,6 +748,10 @@ class StepMeter:
             self._counter.in_optimizer = True
 
     def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self.sync and self._cuda:
+            import torch
+
+            torch.cuda.synchronize()
         now = time.perf_counter()
         optimizer_ops = self._counter.step.ops - self._pre_ops if self._counter is not None else 0
         counted = None if self.count_all else self._stop_counting()
@@ -922,6 +940,7 @@ class StepMeter:
                 peak_rss = max(peak_rss or 0.0, float(usage["peak_rss_mib"]))
         out = {
             "meter_version": METER_VERSION,
+            "timed": self.sync,  # steps timed to the GPU's end (a dry run on a GPU)
             "wall_s": self.wall_s if self.wall_s is not None else time.perf_counter() - self._started,
             "peak_rss_mib": peak_rss,
             "peak_gpu_mib": peak_gpu,
@@ -1213,8 +1232,14 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
              overrides: Mapping[str, tuple[Any, Any]], gpu: GPUClass,
              planned: list[int | None] | None = None,
              derived: list[Any] | None = None,
-             repeated: list[Any] | None = None) -> NodeEstimate:
+             repeated: list[Any] | None = None, *, timed: bool = False) -> NodeEstimate:
     """Predict ``node``'s full run from its dry run's :meth:`StepMeter.summary`.
+
+    ``timed``: the dry run ran on ``gpu`` itself (a timed meter, ``StepMeter(sync=True)``):
+    each loop's step costs what it took there, and the node's rest what it took there,
+    rather than what the class's cost model makes of the operators counted on a CPU. Its
+    loops' busy time still comes from the model, from the operators their counted steps
+    dispatched; its rest, which such a meter does not count, adds none.
 
     ``planned`` (the node's :data:`PLANNED_STEPS_KEY` metric, or the lengths a meter in
     another process knew, ``planned_steps`` in the usage) gives each loop's full step count
@@ -1257,7 +1282,9 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
         repeats = _repeats(node, i, repeated[i], overrides) if repeated is not None else 1.0
         cpu_step = u.cpu_s_per_step if not math.isnan(u.cpu_s_per_step) else (
             u.measured_s / max(1, u.steps - 1))
-        if not math.isnan(u.ops_per_step):
+        if timed:
+            gpu_step = cpu_step  # measured on the GPU
+        elif not math.isnan(u.ops_per_step):
             gpu_step = gpu_step_seconds(u, gpu)
         else:
             gpu_step = cpu_step * ratio
@@ -1279,7 +1306,10 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
             "flops_per_step": u.flops_per_step,
         })
     rest = usage.get("rest")
-    if rest is not None:  # counted: its operators run on the GPU, its own host time as it is
+    if timed:  # measured on the GPU: the rest is what it took there
+        est.other_s = est.other_gpu_s = max(0.0, wall - in_loops)
+        est.cpu_full_s = wall + cpu_extra
+    elif rest is not None:  # counted: its operators run on the GPU, its own host time as it is
         counted = RestUsage(**{k: v for k, v in rest.items()
                                 if k in RestUsage.__dataclass_fields__})
         est.other_s = counted.cpu_s
@@ -1364,6 +1394,8 @@ class DryRunReport:
         reused: nodes whose fresh entry in a kept scratch cache was reused (not run).
         registered: nodes the registry holds (more than ran under ``only``).
         gpu_jobs: nodes at once in the predicted schedule (:data:`GPU_JOBS`).
+        timed_on: the device whose timed steps the estimate extrapolates (a timed dry run,
+            e.g. ``cuda (NVIDIA H200)``); ``None`` when it costs operators counted on a CPU.
     """
 
     profile: str
@@ -1375,6 +1407,7 @@ class DryRunReport:
     reused: list[str] = field(default_factory=list)
     registered: int = 0
     gpu_jobs: int = GPU_JOBS
+    timed_on: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -1405,6 +1438,7 @@ class DryRunReport:
             "gpu_class": dataclasses.asdict(gpu),
             "dry_run_wall_s": round(self.wall_s, 1),
             "total_gpu_s": round(self.total_gpu_s, 1),
+            "timed_on": self.timed_on,
             "schedule": _rounded({**dataclasses.asdict(self.schedule),
                                   "predicted_s": self.schedule.predicted_s}),
             "node_budget_s": NODE_BUDGET_S,
@@ -1420,7 +1454,7 @@ class DryRunReport:
         gpu = gpu_class(self.gpu)
         plan = self.schedule
         lines = [f"{'node':34} {'dry s':>6} {'peak MiB':>8} {'steps dry->full':>17} "
-                 f"{'CPU s/step':>10} {'rest s':>7} {'est ' + self.gpu + ' s':>9}"]
+                 f"{'s/step':>10} {'rest s':>7} {'est ' + self.gpu + ' s':>9}"]
         for e in sorted(self.estimates, key=lambda e: -e.gpu_full_s):
             steps = ", ".join(f"{lp['dry_steps']}->{lp['full_steps']}" for lp in e.loops[:2])
             steps += " ..." if len(e.loops) > 2 else ""
@@ -1429,8 +1463,10 @@ class DryRunReport:
             lines.append(
                 f"{e.node:34} {e.dry_wall_s:6.1f} {e.peak_rss_mib or 0:8.0f} {steps[:17]:>17} "
                 f"{(max(per) if per else 0):10.3f} {e.other_gpu_s:7.1f} {e.gpu_full_s:9.1f}{flag}")
+        basis = (f"extrapolated from the steps timed on {self.timed_on}" if self.timed_on
+                 else f"on one {gpu.name}")
         lines.append(
-            f"Predicted {self.profile} profile on one {gpu.name}: {self.total_gpu_s / 60:.1f} min "
+            f"Predicted {self.profile} profile {basis}: {self.total_gpu_s / 60:.1f} min "
             f"node after node, {plan.predicted_s / 60:.1f} min with {plan.jobs} at once "
             f"(longest chain {plan.chain_s / 60:.1f} min, the GPU busy {plan.busy_s / 60:.1f} "
             f"min; goal {PROFILE_BUDGET_S / 60:.0f} min); slowest node "
@@ -1463,11 +1499,18 @@ def dry_run(
     jobs: int = 1,
     cache_dir: Path | None = None,
     show_progress: bool = True,
-    first_cap: int = FIRST_CAP,
+    first_cap: int | None = None,
     force: bool = False,
     gpu_jobs: int = GPU_JOBS,
+    device: str = "cpu",
+    timed: bool | None = None,
 ) -> DryRunReport:
-    """Dry-run ``profile`` on the CPU in a scratch cache and estimate it on ``gpu``.
+    """Dry-run ``profile`` in a scratch cache and estimate it on ``gpu``.
+
+    On the CPU (the default) every operator is counted and the estimate costs them on the
+    GPU class. On a GPU (``device="cuda"``), the loops are cut the same way but each step
+    is timed there, to the GPU's end, and the estimate extrapolates those times: a few
+    minutes of a GPU check the whole profile's estimate node by node.
 
     Args:
         registry: the nodes (:class:`~genai_report.pipeline.registry.Registry`).
@@ -1481,10 +1524,14 @@ def dry_run(
             run incremental: a node whose dry-run key (code, cut parameters, data, inputs)
             is unchanged is not run again, and its estimate comes from its record's usage.
         show_progress: draw progress bars.
-        first_cap: step count of a node's first step field.
+        first_cap: step count of a node's first step field (default :data:`FIRST_CAP`,
+            :data:`TIMED_CAP` when timed).
         force: run every node even when its entry in ``cache_dir`` is fresh (to measure
             again, e.g. after the step meter changed).
         gpu_jobs: nodes at once on the GPU in the predicted schedule (:data:`GPU_JOBS`).
+        device: where the nodes run: ``cpu``, or the GPU being estimated (``cuda``).
+        timed: time the steps rather than count every operator (default: on a GPU). A
+            timed dry run on a CPU predicts that CPU's full run (the tests use it).
     """
     import shutil
     import tempfile
@@ -1495,6 +1542,13 @@ def dry_run(
     target = gpu_class(gpu)  # fails before anything runs
     if gpu_jobs < 1:
         raise ConfigError(f"--gpu-jobs must be at least 1, not {gpu_jobs}.")
+    if device not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"A dry run runs on cpu, cuda or mps, not on '{device}'.")
+    timed = device != "cpu" if timed is None else timed
+    if device != "cpu" and not timed:
+        raise ConfigError(f"Counting every operator is a CPU dry run; on {device} the steps "
+                          "are timed (leave out timed=False).")
+    first_cap = first_cap or (TIMED_CAP if timed else FIRST_CAP)
     if cache_dir is not None and Path(cache_dir).resolve() == (Path(root) / "figures").resolve():
         raise ConfigError(
             f"A dry run never writes into {cache_dir}, which holds real outputs. Leave out "
@@ -1515,13 +1569,16 @@ def dry_run(
         pipeline = Pipeline(Registry(nodes), cache_dir=scratch, root=root)
         for name in nodes:  # measured by an older meter: measure again
             record = pipeline.store.read_record(profile, name)
-            if record is not None and (record.usage or {}).get("meter_version") != METER_VERSION:
-                log.info("%s: its kept dry run was metered by another version; running it "
-                         "again.", name)
+            usage = (record.usage or {}) if record is not None else {}
+            if record is not None and (usage.get("meter_version") != METER_VERSION
+                                       or bool(usage.get("timed")) != timed):
+                log.info("%s: its kept dry run was metered by another version or in the "
+                         "other mode (timed or counted); running it again.", name)
                 shutil.rmtree(pipeline.store.entry_dir(profile, name), ignore_errors=True)
-        run = pipeline.run(RunOptions(profile=profile, device="cpu", jobs=jobs,
+        run = pipeline.run(RunOptions(profile=profile, device=device, jobs=jobs,
                                       force=force or cache_dir is None,
-                                      show_progress=show_progress, meter="all"),
+                                      show_progress=show_progress,
+                                      meter="timed" if timed else "all"),
                            raise_on_failure=False)
     finally:
         if cache_dir is None:
@@ -1529,7 +1586,7 @@ def dry_run(
     report = DryRunReport(profile=profile, gpu=gpu.lower(), failed=dict(run.failed),
                           skipped=dict(run.skipped), wall_s=time.perf_counter() - started,
                           reused=list(run.fresh), registered=len(registry.nodes),
-                          gpu_jobs=gpu_jobs)
+                          gpu_jobs=gpu_jobs, timed_on=None)
     for name in nodes:
         record = run.records.get(name)
         if record is not None and record.usage is not None:
@@ -1539,7 +1596,9 @@ def dry_run(
                 est = estimate(
                     name, record.usage, dp.caps, dp.overrides, target,
                     metrics.get(PLANNED_STEPS_KEY, record.usage.get("planned_steps")),
-                    metrics.get(DERIVED_STEPS_KEY), metrics.get(REPEATS_KEY))
+                    metrics.get(DERIVED_STEPS_KEY), metrics.get(REPEATS_KEY), timed=timed)
+                if timed:
+                    report.timed_on = report.timed_on or record.device
             except ValueError as exc:  # its declarations do not fit its loops
                 report.failed[name] = f"{exc} Fix the node's declaration."
                 continue

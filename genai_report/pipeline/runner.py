@@ -65,7 +65,8 @@ class RunOptions:
             ``genai-report pack`` it.
         meter: time the optimiser steps of each node and count the operators of some
             (``True``), or count every operator the node dispatches, its work outside the
-            steps included (``"all"``, what a dry run asks for), with a
+            steps included (``"all"``, what a dry run asks for), or as ``True`` with
+            every step timed to the GPU's end (``"timed"``, a dry run on a GPU), with a
             :class:`~genai_report.pipeline.dryrun.StepMeter`; kept in each record's
             ``usage``.
         executor: ``local`` (this machine: one process, or ``jobs`` worker processes) or
@@ -104,8 +105,9 @@ class RunOptions:
             raise ConfigError(f"retries must be a whole number >= 0, got {self.retries!r}.")
         if self.lock_timeout < 0:
             raise ConfigError(f"lock_timeout must be >= 0 seconds, got {self.lock_timeout!r}.")
-        if self.meter not in (False, True, "all"):
-            raise ConfigError(f"meter must be False, True or 'all', got {self.meter!r}.")
+        if self.meter not in (False, True, "all", "timed"):
+            raise ConfigError(f"meter must be False, True, 'all' or 'timed', got "
+                              f"{self.meter!r}.")
 
 
 @dataclass
@@ -736,7 +738,7 @@ def _execute(node: Node, task: dict[str, Any]) -> dict[str, Any]:
         if task.get("meter"):
             from genai_report.pipeline.dryrun import StepMeter
 
-            meter = StepMeter(count_all=task["meter"] == "all")
+            meter = StepMeter(count_all=task["meter"] == "all", sync=task["meter"] == "timed")
         t0 = time.perf_counter()
         with meter if meter is not None else contextlib.nullcontext():
             returned = node.func(ctx, node.params_for(task["profile"]))

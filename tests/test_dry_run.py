@@ -429,9 +429,9 @@ def test_the_gpu_is_busy_for_the_arithmetic_and_each_kernel_of_a_step():
     assert uncounted.busy_s == pytest.approx(uncounted.gpu_full_s - uncounted.other_gpu_s)
 
 
-def _est(node, seconds, busy, *deps):
-    return NodeEstimate(node=node, dry_wall_s=1.0, peak_rss_mib=None, gpu_full_s=seconds,
-                        busy_s=busy, deps=list(deps))
+def _est(node, seconds, busy, *deps, peak=None, peak_gpu=None):
+    return NodeEstimate(node=node, dry_wall_s=1.0, peak_rss_mib=peak, gpu_full_s=seconds,
+                        busy_s=busy, deps=list(deps), peak_gpu_mib=peak_gpu)
 
 
 def test_the_schedule_of_nodes_at_once_is_bounded_by_the_chain_and_the_busy_gpu():
@@ -447,6 +447,19 @@ def test_the_schedule_of_nodes_at_once_is_bounded_by_the_chain_and_the_busy_gpu(
     assert schedule_estimates(busy, 4).predicted_s == pytest.approx(0.9 * 270.0)
     with pytest.raises(ConfigError, match="--gpu-jobs must be at least 1"):
         schedule_estimates(nodes, 0)
+
+
+def test_the_schedule_adds_up_the_largest_peaks_of_memory_that_may_meet():
+    nodes = [_est("a", 1.0, 0.0, peak=1000.0), _est("b", 1.0, 0.0, peak=3000.0),
+             _est("c", 1.0, 0.0, peak=2000.0, peak_gpu=500.0), _est("d", 1.0, 0.0)]
+    # c's GPU peak stands for it where measured; d measured none.
+    assert schedule_estimates(nodes, 2).memory_mib == 4000.0
+    assert schedule_estimates(nodes, 3).memory_mib == 4500.0
+    assert not schedule_estimates(nodes, 2).memory_on_gpu
+    on_gpu = [_est("a", 1.0, 0.0, peak=9e3, peak_gpu=100.0),
+              _est("b", 1.0, 0.0, peak=9e3, peak_gpu=200.0)]
+    plan = schedule_estimates(on_gpu, 4)
+    assert plan.memory_mib == 300.0 and plan.memory_on_gpu
 
 
 def test_unknown_gpu_class_names_the_known_ones():
@@ -598,6 +611,11 @@ def test_the_estimate_table_shows_what_the_estimate_file_holds(tiny, tmp_path):
     data["schedule"]["busy_s"] = data["schedule"]["predicted_s"] = 10 * plan["wall_s"]
     assert (f"which is the bound here: **{10 * plan['wall_s'] / 60:.1f} min**."
             in estimate_table(data))
+    peaks = sorted((e["peak_rss_mib"] for e in data["nodes"].values()), reverse=True)
+    assert (f"largest peaks of memory add up to {sum(peaks[:GPU_JOBS]) / 1024:.1f} GiB of the "
+            "card's 24 GiB (measured on the CPU" in estimate_table(data))
+    data["schedule"]["memory_mib"] = 30 * 1024.0
+    assert "**more than it holds**" in estimate_table(data)
     del data["schedule"]  # an estimate file from before the schedule
     assert "nodes at once" not in estimate_table(data)
     for node in data["nodes"].values():  # an estimate file from meter version 2

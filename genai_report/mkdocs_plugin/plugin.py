@@ -816,6 +816,14 @@ def estimate_table(data: dict[str, Any], shown_over_s: float = 5.0) -> str:
             "kernel, which nodes at once share)"
             + (f", which is the bound here: **{plan['predicted_s'] / 60:.1f} min**."
                if plan["busy_s"] > plan["wall_s"] else "."))
+        if "memory_mib" in plan:
+            card = float(data["gpu_class"]["memory_gib"])
+            summary += (
+                f" The {plan['jobs']} largest peaks of memory add up to "
+                f"{plan['memory_mib'] / 1024:.1f} GiB of the card's {card:.0f} GiB"
+                + (" (measured on the GPU)" if plan.get("memory_on_gpu") else
+                   " (measured on the CPU, a proxy for the same models and batches)")
+                + (": **more than it holds**." if plan["memory_mib"] > card * 1024 else "."))
     cut = [n for n, e in nodes if e.get("not_extrapolated")]
     if cut:
         summary += (f" {len(cut)} node(s) ran part of their work at a smaller size that the "

@@ -1093,6 +1093,8 @@ class NodeEstimate:
         busy_s: of ``gpu_full_s``, the seconds the GPU itself is busy
             (:meth:`GPUClass.busy_seconds`): what nodes running at once must share.
         deps: the nodes it waits for (set by the dry run; its schedule needs them).
+        peak_gpu_mib: the GPU memory it allocated at most (a dry run on a GPU; else
+            ``None``).
     """
 
     node: str
@@ -1106,6 +1108,14 @@ class NodeEstimate:
     not_extrapolated: list[str] = field(default_factory=list)
     busy_s: float = 0.0
     deps: list[str] = field(default_factory=list)
+    peak_gpu_mib: float | None = None
+
+    @property
+    def peak_mib(self) -> float:
+        """Its peak memory on the GPU where measured, else on the CPU (a proxy: the same
+        models and batches, plus the interpreter and the data kept on the host)."""
+        return float(self.peak_gpu_mib if self.peak_gpu_mib is not None
+                     else self.peak_rss_mib or 0.0)
 
 
 FOREACH_OPS = 12
@@ -1266,6 +1276,7 @@ def estimate(node: str, usage: Mapping[str, Any], caps: Mapping[str, tuple[int, 
               for u in loops if not math.isnan(u.ops_per_step) and u.cpu_s_per_step > 0]
     ratio = statistics.median(ratios) if ratios else 1.0
     est = NodeEstimate(node=node, dry_wall_s=wall, peak_rss_mib=usage.get("peak_rss_mib"),
+                       peak_gpu_mib=usage.get("peak_gpu_mib"),
                        not_extrapolated=[
                            f"{k}: {d}/{f}" + (" (its loops scaled)" if k in scaled else "")
                            for k, (d, f) in overrides.items()])
@@ -1337,6 +1348,9 @@ class Schedule:
         busy_s: the seconds the GPU itself is busy, summed over every node (no number of
             jobs goes below it either: nodes at once share the GPU).
         serial_s: the nodes' predicted times, node after node.
+        memory_mib: the ``jobs`` largest peaks of memory added up: what the card must hold
+            if those nodes meet (:attr:`NodeEstimate.peak_mib`).
+        memory_on_gpu: every peak was measured on a GPU (else some are the CPU's proxy).
     """
 
     jobs: int
@@ -1344,6 +1358,8 @@ class Schedule:
     chain_s: float
     busy_s: float
     serial_s: float
+    memory_mib: float = 0.0
+    memory_on_gpu: bool = False
 
     @property
     def predicted_s(self) -> float:
@@ -1363,10 +1379,14 @@ def schedule_estimates(estimates: Sequence[NodeEstimate], jobs: int) -> Schedule
     seconds = {e.node: e.gpu_full_s for e in estimates}
     nodes = [_Job(e.node, tuple(e.deps)) for e in estimates]
     order = schedule.critical_path_first(nodes, seconds)
+    peaks = sorted((e.peak_mib for e in estimates), reverse=True)
     return Schedule(jobs=jobs, wall_s=schedule.simulate(order, seconds, jobs),
                     chain_s=max(schedule.bottom_levels(nodes, seconds).values(), default=0.0),
                     busy_s=sum(e.busy_s for e in estimates),
-                    serial_s=sum(seconds.values()))
+                    serial_s=sum(seconds.values()),
+                    memory_mib=sum(peaks[:jobs]),
+                    memory_on_gpu=bool(estimates) and all(e.peak_gpu_mib is not None
+                                                          for e in estimates))
 
 
 @dataclass(frozen=True)
@@ -1469,7 +1489,11 @@ class DryRunReport:
             f"Predicted {self.profile} profile {basis}: {self.total_gpu_s / 60:.1f} min "
             f"node after node, {plan.predicted_s / 60:.1f} min with {plan.jobs} at once "
             f"(longest chain {plan.chain_s / 60:.1f} min, the GPU busy {plan.busy_s / 60:.1f} "
-            f"min; goal {PROFILE_BUDGET_S / 60:.0f} min); slowest node "
+            f"min; goal {PROFILE_BUDGET_S / 60:.0f} min; the {plan.jobs} largest peaks of "
+            f"memory {plan.memory_mib / 1024:.1f} GiB, measured on the "
+            f"{'GPU' if plan.memory_on_gpu else 'CPU'}, of the card's {gpu.memory_gib} GiB"
+            f"{', MORE THAN IT HOLDS' if plan.memory_mib > gpu.memory_gib * 1024 else ''}"
+            f"); slowest node "
             f"{max((e.gpu_full_s for e in self.estimates), default=0):.0f} s (goal "
             f"{NODE_BUDGET_S:.0f} s); outside optimiser steps (rest) "
             f"{sum(e.other_gpu_s for e in self.estimates) / 60:.1f} min. Dry run: {len(self.estimates)} node(s) in "

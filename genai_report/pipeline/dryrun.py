@@ -1451,6 +1451,7 @@ class DryRunReport:
     def as_json(self) -> dict[str, Any]:
         """The report as JSON-able data (what ``--estimate-out`` writes)."""
         gpu = gpu_class(self.gpu)
+        plan = self.schedule
         return {
             "profile": self.profile,
             "gpu": self.gpu,
@@ -1459,8 +1460,7 @@ class DryRunReport:
             "dry_run_wall_s": round(self.wall_s, 1),
             "total_gpu_s": round(self.total_gpu_s, 1),
             "timed_on": self.timed_on,
-            "schedule": _rounded({**dataclasses.asdict(self.schedule),
-                                  "predicted_s": self.schedule.predicted_s}),
+            "schedule": _rounded({**dataclasses.asdict(plan), "predicted_s": plan.predicted_s}),
             "node_budget_s": NODE_BUDGET_S,
             "profile_budget_s": PROFILE_BUDGET_S,
             "failed": sorted(self.failed),

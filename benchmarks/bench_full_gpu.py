@@ -102,6 +102,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_overhead(ops: list[float], seconds: list[float]) -> float:
+    """Seconds per operator: the least-squares slope through the origin of each loop's
+    seconds per step (its FLOPs' share taken out) against its operators per step."""
+    return sum(x * y for x, y in zip(ops, seconds, strict=True)) / sum(x * x for x in ops)
+
+
 def _cli(*argv: str) -> list[str]:
     return [sys.executable, "-c", "import sys; from genai_report.cli import main; "
             "sys.exit(main())", *argv]
@@ -164,10 +170,9 @@ def dry(args: argparse.Namespace) -> int:
               f"(ratio {c / t:.2f}); schedule with {timed['schedule']['jobs']} at once "
               f"{timed['schedule']['predicted_s']:.0f} s")
     if fit_x:
-        overhead = sum(x * y for x, y in zip(fit_x, fit_y, strict=True)) / sum(
-            x * x for x in fit_x)
         print(f"per-operator overhead that fits {len(fit_x)} timed loop(s): "
-              f"{overhead * 1e6:.1f} us (the class assumes {gpu.op_overhead_us} us)")
+              f"{_fit_overhead(fit_x, fit_y) * 1e6:.1f} us (the class assumes "
+              f"{gpu.op_overhead_us} us)")
     return 0
 
 
@@ -210,10 +215,8 @@ def compare(args: argparse.Namespace) -> int:
         rm, rp = sum(m for m, _ in rests), sum(p for _, p in rests)
         print(f"outside the optimiser steps: measured {rm:.0f} s, estimated {rp:.0f} s")
     if fit_x:
-        overhead = sum(x * y for x, y in zip(fit_x, fit_y, strict=True)) / sum(
-            x * x for x in fit_x)
         print(f"per-operator overhead that fits {len(fit_x)} measured loop(s): "
-              f"{overhead * 1e6:.1f} us")
+              f"{_fit_overhead(fit_x, fit_y) * 1e6:.1f} us")
     return 0
 
 

@@ -327,6 +327,36 @@ def test_a_recurrent_layer_is_one_gpu_call_each_way_whatever_its_length(count_al
     assert est.loops[0]["kernels_per_step"] == long.kernels_per_step
 
 
+@pytest.mark.parametrize("count_all", [False, True], ids=["sampled", "counting-all"])
+@pytest.mark.filterwarnings("ignore:There is a performance drop")
+def test_an_ensembles_attention_is_one_gpu_call_each_way_whatever_its_members(count_all):
+    """Under vmap a CPU runs fused attention once per member (functorch has no batching
+    rule for its CPU kernel); a GPU runs it once. The step's operators must not grow with
+    the members; the per-member calls, and the slicing and re-assembly around them, are
+    counted as kernels inside the one call."""
+    from genai_report.models.gpt import GPT, GPTConfig
+    from genai_report.training.ensemble import Ensemble
+
+    def meter_step(members: int):
+        torch.manual_seed(0)
+        cfg = GPTConfig(vocab_size=20, block_size=16, n_layer=2, n_head=2, n_embd=16)
+        ensemble = Ensemble([GPT(cfg) for _ in range(members)])
+        opt = torch.optim.AdamW(ensemble.parameters())
+        x = torch.randint(0, 20, (members, 4, 16), generator=torch.Generator().manual_seed(1))
+        with StepMeter(count_all=count_all) as meter:
+            for _ in range(7):
+                _, loss = ensemble(x, x)  # (K,)
+                opt.zero_grad()
+                loss.sum().backward()
+                opt.step()
+        return meter.loops()[0]
+
+    one, three = meter_step(1), meter_step(3)
+    assert three.ops_per_step - one.ops_per_step <= 8  # not 2 layers x 2 members x 8 more
+    assert three.kernels_per_step > one.kernels_per_step + 2 * 2 * 4
+    assert three.flops_per_step == pytest.approx(3 * one.flops_per_step, rel=0.01)
+
+
 def test_estimate_extrapolates_loops_and_keeps_the_rest():
     gpu = GPU_CLASSES["h100"]
     usage = {"wall_s": 10.0, "peak_rss_mib": 100.0, "loops": [

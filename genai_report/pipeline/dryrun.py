@@ -94,14 +94,15 @@ builds C++ for minutes (the compiled path is a GPU path)."""
 DRY_RUN_SUFFIX = "-dry-run"
 """Folder suffix of a kept scratch cache (never a real profile's folder)."""
 
-METER_VERSION = 6
+METER_VERSION = 7
 """What :class:`StepMeter` counts, versioned: a kept scratch cache's entry metered by another
 version is measured again (2: evaluations between steps are no longer charged to steps;
 3: a dry run counts the node's work outside its steps too; 4: and tells the operators that
 a GPU run would keep on the CPU from those it would run on the GPU; 5: and times the host
 path issuing each of the latter, which the per-operator cost already holds; 6: a step's
 operators on the CPU and its own host time are told apart from its GPU work as the rest's
-are, and the counter's cost is calibrated as the median of interleaved rounds)."""
+are, and the counter's cost is calibrated as the median of interleaved rounds; 7: fused
+attention is one call each way, also under vmap, whose batched tensors it unwraps)."""
 
 
 @dataclass(frozen=True)
@@ -259,14 +260,18 @@ def dry_params(params: Any, overrides: Mapping[str, Any] | None = None,
 
 # -- metering -----------------------------------------------------------------------------
 
-FUSED_ON_GPU: frozenset[str] = frozenset({"gru", "lstm", "rnn_tanh", "rnn_relu"})
-"""Operators that a CPU runs as many small operators but a GPU as one call: PyTorch's
-recurrent layers, which on a CPU loop over the time steps in ATen (about ten operators per
-step and layer, each seen by the counter; an LSTM may already be one oneDNN operator there)
-and on a GPU call cuDNN once forward and once backward. The counter charges such a call
-one operator each way and every operator of the CPU's loop as a kernel launched inside it
-(:attr:`GPUClass.kernel_us`); cuDNN fuses a time step's gates, so it launches fewer
-kernels than that: an upper bound."""
+FUSED_ON_GPU: frozenset[str] = frozenset({"gru", "lstm", "rnn_tanh", "rnn_relu",
+                                          "scaled_dot_product_attention"})
+"""Operators that a CPU runs as many small operators but a GPU as one call. PyTorch's
+recurrent layers loop over the time steps in ATen on a CPU (about ten operators per step and
+layer, each seen by the counter; an LSTM may already be one oneDNN operator there) and call
+cuDNN once forward and once backward on a GPU. Fused attention under ``vmap`` (an
+:class:`~genai_report.training.ensemble.Ensemble`) runs once per member on a CPU, where
+functorch has no batching rule for its CPU kernel (with the slicing and the gradients'
+re-assembly around each), and once for all members on a GPU, whose kernels have one. The
+counter charges such a call one operator each way and every other operator of the CPU's
+version as a kernel launched inside it (:attr:`GPUClass.kernel_us`): an upper bound, since
+cuDNN fuses a time step's gates and the batched attention launches none of them."""
 
 _FUSED_KEY = "genai_report.dryrun.fused"
 """Key in an autograd node's ``metadata``: the fused call whose forward pass made it."""
@@ -428,6 +433,7 @@ def _counter_mode(split_host: bool = False, in_out_s: float = 0.0,
             (:func:`counter_overhead_s`), taken out of each ``lead_s``.
     """
     import torch
+    from torch._C import _functorch
     from torch.overrides import TorchFunctionMode
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_leaves
@@ -455,6 +461,12 @@ def _counter_mode(split_host: bool = False, in_out_s: float = 0.0,
             for o in out:
                 _tag(o)
 
+    def _physical(t):
+        """The tensor that a vmap's batched tensor wraps (through every level), or ``t``."""
+        while isinstance(t, Tensor) and _functorch.is_batchedtensor(t):
+            t = _functorch.get_unwrapped(t)
+        return t
+
     class FusedCalls(TorchFunctionMode):
         """Marks the calls of :data:`FUSED_ON_GPU` for the counter: its operators while the
         call runs, and the autograd nodes it made, so that its backward pass is known."""
@@ -476,10 +488,11 @@ def _counter_mode(split_host: bool = False, in_out_s: float = 0.0,
                 out = func(*args, **kwargs)
             finally:
                 counter.fused = None
-            # Tag the nodes between the call's outputs and its inputs (the graph it made).
-            inputs = {t.grad_fn for t in tree_leaves((args, kwargs))
+            # Tag the nodes between the call's outputs and its inputs (the graph it made),
+            # on the tensors autograd sees: under vmap, those a batched tensor wraps.
+            inputs = {t.grad_fn for t in map(_physical, tree_leaves((args, kwargs)))
                       if isinstance(t, torch.Tensor) and t.grad_fn is not None}
-            stack = [t.grad_fn for t in tree_leaves(out)
+            stack = [t.grad_fn for t in map(_physical, tree_leaves(out))
                      if isinstance(t, torch.Tensor) and t.grad_fn is not None]
             while stack:
                 node = stack.pop()

@@ -86,7 +86,6 @@ def main() -> int:
     parser.add_argument("--gpu", default="h100")
     args = parser.parse_args()
     gpu = gpu_class(args.gpu)
-    sustained = gpu.fp32_tflops * 1e12 * gpu.efficiency
     x = torch.randn(args.batch, 1, 8, 8)
     y = torch.randint(0, 10, (args.batch,))
     print(f"{torch.get_num_threads()} thread(s); hidden {args.hidden}, depth {args.depth}, "
@@ -103,7 +102,7 @@ def main() -> int:
         together = _measure(partial(_round_ensemble, ens, models[0], opt, xk, yk, gens),
                             args.rounds)
         for way, (sec, ops, flops) in (("apart", apart), ("ensemble", together)):
-            pred = ops * gpu.op_overhead_us * 1e-6 + flops / sustained
+            pred = gpu.step_seconds(ops, flops)
             print(f"{k:3d} {way:9} {ops:9d} {flops / 1e9:7.1f} {pred * 1e3:9.2f} "
                   f"{sec * 1e3:8.1f}")
     return 0

@@ -148,7 +148,6 @@ def dry(args: argparse.Namespace) -> int:
     from genai_report.pipeline.dryrun import gpu_class
 
     gpu = gpu_class(committed["gpu"])
-    sustained = gpu.fp32_tflops * 1e12 * gpu.efficiency
     where = timed.get("timed_on") or "a CPU, counted"  # --device cpu: a smoke test
     print(f"\nthe committed CPU estimate against the dry run on {where}")
     print(f"{'node':34} {'CPU est. s':>10} {'dry run s':>11} {'ratio':>6}")
@@ -163,7 +162,7 @@ def dry(args: argparse.Namespace) -> int:
         for loop in e["loops"]:
             if loop.get("gpu_ops_per_step") and loop.get("cpu_s_per_step"):
                 fit_x.append(loop["gpu_ops_per_step"])
-                fit_y.append(loop["cpu_s_per_step"] - (loop["flops_per_step"] or 0) / sustained)
+                fit_y.append(loop["cpu_s_per_step"] - gpu.flop_seconds(loop["flops_per_step"] or 0))
     if pairs:
         c, t = sum(a for a, _ in pairs), sum(b for _, b in pairs)
         print(f"{len(pairs)} node(s): CPU estimate {c:.0f} s, this dry run {t:.0f} s "
@@ -183,7 +182,6 @@ def compare(args: argparse.Namespace) -> int:
     measured = json.loads(Path(args.measured).read_text())
     est = json.loads(Path(args.estimate).read_text())
     gpu = gpu_class(est["gpu"])
-    sustained = gpu.fp32_tflops * 1e12 * gpu.efficiency
     print(f"measured on {measured['device']} ({measured['jobs']} job(s) at once); "
           f"estimated for {gpu.name} (op overhead {gpu.op_overhead_us} us)")
     print(f"{'node':34} {'measured s':>10} {'estimated s':>11} {'ratio':>6} "
@@ -206,7 +204,7 @@ def compare(args: argparse.Namespace) -> int:
             if loop.get("ops_per_step") and loop.get("cpu_s_per_step") and loop["steps"] > 20:
                 # On the GPU, the meter's seconds per step are the GPU run's own.
                 fit_x.append(loop["ops_per_step"])
-                fit_y.append(loop["cpu_s_per_step"] - loop["flops_per_step"] / sustained)
+                fit_y.append(loop["cpu_s_per_step"] - gpu.flop_seconds(loop["flops_per_step"]))
     if pairs:
         m_sum, p_sum = sum(m for m, _ in pairs), sum(p for _, p in pairs)
         ratios = [p / m for m, p in pairs if m > 1]

@@ -136,14 +136,17 @@ class GPUClass:
         """Predicted seconds of one step that dispatches ``ops`` operators and ``flops``,
         and whose fused operators launch ``kernels`` more kernels inside them."""
         return (ops * self.op_overhead_us * 1e-6 + kernels * self.kernel_us * 1e-6
-                + flops / (self.fp32_tflops * 1e12 * self.efficiency))
+                + self.flop_seconds(flops))
 
     def busy_seconds(self, ops: float, flops: float, kernels: float = 0.0) -> float:
         """Seconds the GPU itself is busy with ``ops`` operators, ``kernels`` kernels launched
         inside fused ones and ``flops``: its arithmetic, and at least :attr:`busy_us` per
         kernel. Nodes running at once share this time; their host time they do not."""
-        return ((ops + kernels) * self.busy_us * 1e-6
-                + flops / (self.fp32_tflops * 1e12 * self.efficiency))
+        return (ops + kernels) * self.busy_us * 1e-6 + self.flop_seconds(flops)
+
+    def flop_seconds(self, flops: float) -> float:
+        """Seconds of ``flops`` at the class's sustained rate (a fraction of FP32 peak)."""
+        return flops / (self.fp32_tflops * 1e12 * self.efficiency)
 
 
 GPU_CLASSES: dict[str, GPUClass] = {
